@@ -1,0 +1,3 @@
+from pairflow.cli import main
+
+main()

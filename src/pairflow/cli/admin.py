@@ -1,0 +1,189 @@
+"""``pairflow admin``: organisations, users and clients, on the same database as the server."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from pairflow import accounts
+from pairflow.cli.options import async_command, database_options, emit, fail, json_option, settings
+from pairflow.runtime import keyed_hasher, open_store, prepare_store
+from pairflow.store import StoreUnavailable
+from pairflow.store.migrate import SchemaOutdated
+from pairflow.store.sql import SqlStore
+
+
+@asynccontextmanager
+async def opened(data_dir: Path, database: str | None) -> AsyncIterator[SqlStore]:
+    config = settings(data_dir, database)
+    store = open_store(config)
+    try:
+        try:
+            await prepare_store(store, config)
+        except SchemaOutdated as exc:
+            fail(str(exc))
+        yield store
+    except StoreUnavailable as exc:
+        fail(f"cannot reach the database: {exc}")
+    except accounts.AccountError as exc:
+        fail(str(exc))
+    finally:
+        await store.close()
+
+
+@click.group()
+def admin() -> None:
+    """Manage organisations, users and clients (same --data-dir/--database as `serve`)."""
+
+
+@admin.group()
+def org() -> None:
+    """Organisations: every user belongs to one."""
+
+
+@org.command("create")
+@click.argument("name")
+@database_options
+@json_option
+@async_command
+async def org_create(name: str, data_dir: Path, database: str | None, as_json: bool) -> None:
+    """Create an organisation called NAME."""
+    async with opened(data_dir, database) as store:
+        created = await accounts.create_org(store, name, time.time())
+    emit(as_json, asdict(created), f"Created organisation {created.name} ({created.id})")
+
+
+@org.command("list")
+@database_options
+@json_option
+@async_command
+async def org_list(data_dir: Path, database: str | None, as_json: bool) -> None:
+    """List organisations."""
+    async with opened(data_dir, database) as store:
+        orgs = await store.list_orgs()
+    emit(as_json, [asdict(o) for o in orgs], "\n".join(f"{o.id}  {o.name}" for o in orgs) or "No organisations.")
+
+
+@org.command("delete")
+@click.argument("name")
+@database_options
+@json_option
+@async_command
+async def org_delete(name: str, data_dir: Path, database: str | None, as_json: bool) -> None:
+    """Delete the organisation NAME (it must have no users)."""
+    async with opened(data_dir, database) as store:
+        found = await store.get_org_by_name(name)
+        if found is None:
+            fail(f"no organisation named '{name}'")
+        assert found is not None
+        if any(u.org_id == found.id for u in await store.list_users()):
+            fail(f"organisation '{name}' still has users; delete them first")
+        await store.delete_org(found.id)
+    emit(as_json, {"deleted": found.id}, f"Deleted organisation {name}")
+
+
+@admin.group()
+def user() -> None:
+    """Users: people who sign in on the browser pages to approve devices."""
+
+
+@user.command("create")
+@click.option("--email", required=True, help="The user's e-mail address (their sign-in name).")
+@click.option("--org", "org_name", required=True, help="Name of the user's organisation.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
+@database_options
+@json_option
+@async_command
+async def user_create(email: str, org_name: str, password_stdin: bool, data_dir: Path, database: str | None, as_json: bool) -> None:
+    """Create a user in an organisation; the password is prompted for (or read with --password-stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    async with opened(data_dir, database) as store:
+        created = await accounts.create_user(store, email, password, org_name, time.time())
+    data = {"id": created.id, "email": created.email, "org_id": created.org_id}
+    emit(as_json, data, f"Created user {created.email} ({created.id})")
+
+
+@user.command("list")
+@database_options
+@json_option
+@async_command
+async def user_list(data_dir: Path, database: str | None, as_json: bool) -> None:
+    """List users."""
+    async with opened(data_dir, database) as store:
+        users = await store.list_users()
+        names = {o.id: o.name for o in await store.list_orgs()}
+    data = [{"id": u.id, "email": u.email, "org": names.get(u.org_id)} for u in users]
+    emit(as_json, data, "\n".join(f"{d['id']}  {d['email']}  ({d['org']})" for d in data) or "No users.")
+
+
+@user.command("delete")
+@click.argument("email")
+@database_options
+@json_option
+@async_command
+async def user_delete(email: str, data_dir: Path, database: str | None, as_json: bool) -> None:
+    """Delete the user EMAIL, with their devices' refresh tokens."""
+    async with opened(data_dir, database) as store:
+        found = await store.get_user_by_email(accounts.normalise_email(email))
+        if found is None:
+            fail(f"no user with e-mail '{email}'")
+        assert found is not None
+        await store.delete_user(found.id)
+    emit(as_json, {"deleted": found.id}, f"Deleted user {found.email}")
+
+
+@admin.group()
+def client() -> None:
+    """Clients: device applications allowed to pair."""
+
+
+@client.command("create")
+@click.option("--name", required=True, help='What people see on the approval page, e.g. "Office printer".')
+@click.option("--scope", default="printing", show_default=True, help="Space-separated scopes the client may request.")
+@click.option("--public", is_flag=True, help="A public client (no secret), for the RFC 8628 device flow only.")
+@database_options
+@json_option
+@async_command
+async def client_create(name: str, scope: str, public: bool, data_dir: Path, database: str | None, as_json: bool) -> None:
+    """Register a device client and print its id and secret (the secret is shown only once)."""
+    async with opened(data_dir, database) as store:
+        made = await accounts.create_client(store, await keyed_hasher(store), name, scope, time.time(), public=public)
+    data = {"client_id": made.client.client_id, "client_secret": made.secret, "name": made.client.name, "scope": made.client.scope}
+    text = f"Created client {made.client.name}\n  client_id:     {made.client.client_id}\n"
+    text += f"  client_secret: {made.secret}   (shown once; store it now)" if made.secret else "  public client: no secret"
+    emit(as_json, data, text)
+
+
+@client.command("list")
+@database_options
+@json_option
+@async_command
+async def client_list(data_dir: Path, database: str | None, as_json: bool) -> None:
+    """List clients (secrets are never shown again)."""
+    async with opened(data_dir, database) as store:
+        clients = await store.list_clients()
+    data = [{"client_id": c.client_id, "name": c.name, "scope": c.scope, "public": c.is_public} for c in clients]
+    lines = [f"{d['client_id']}  {d['name']}  [{d['scope']}]{'  public' if d['public'] else ''}" for d in data]
+    emit(as_json, data, "\n".join(lines) or "No clients.")
+
+
+@client.command("delete")
+@click.argument("client_id")
+@database_options
+@json_option
+@async_command
+async def client_delete(client_id: str, data_dir: Path, database: str | None, as_json: bool) -> None:
+    """Delete the client CLIENT_ID; its pending codes and refresh tokens stop working."""
+    async with opened(data_dir, database) as store:
+        if not await store.delete_client(client_id):
+            fail(f"no client with id '{client_id}'")
+    emit(as_json, {"deleted": client_id}, f"Deleted client {client_id}")

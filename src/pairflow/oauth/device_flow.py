@@ -1,0 +1,111 @@
+"""The one state machine behind both dialects: ezeep pairing codes and RFC 8628 device codes.
+
+    pending --approve--> approved --redeem--> redeemed
+       |                    |
+       +--deny--> denied    +-- (time) --> expired   (pending codes expire too)
+
+Starting, deciding and polling are each one store call; polling is one conditional
+UPDATE that records the poll, applies ``slow_down`` and redeems an approved code at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pairflow.oauth.codes import new_device_code, new_pairing_code, new_user_code
+from pairflow.oauth.errors import AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, SlowDown
+from pairflow.oauth.jwt import new_jti
+from pairflow.oauth.request import OAuthRequest
+from pairflow.oauth.server import AuthorizationServer
+from pairflow.store import Client, Conflict, DeviceGrant, User
+
+PAIRING = "pairing"  # ezeep dialect: one code, shown in the auth_url and polled with
+DEVICE = "device"  # RFC 8628: a secret device_code to poll with, a short user_code to type
+
+
+@dataclass(frozen=True)
+class StartedGrant:
+    code: str
+    user_code: str | None
+    grant: DeviceGrant
+
+
+def status(grant: DeviceGrant, now: float) -> str:
+    """Where the grant stands for a person looking at it: pending, approved, denied, expired, redeemed."""
+    if grant.state in ("pending", "approved") and grant.expires_at <= now:
+        return "expired"
+    return grant.state
+
+
+async def start(server: AuthorizationServer, client: Client, kind: str, scope: str, request: OAuthRequest) -> StartedGrant:
+    now = server.clock()
+    config = server.config
+    for _ in range(5):  # user codes have ~34 bits: a rare collision just draws again
+        code = new_pairing_code() if kind == PAIRING else new_device_code()
+        user_code = new_user_code() if kind == DEVICE else None
+        grant = DeviceGrant(
+            code_hash=server.hash(code),
+            kind=kind,
+            user_code_hash=server.hash(user_code) if user_code else None,
+            client_id=client.client_id,
+            scope=scope,
+            state="pending",
+            created_at=now,
+            expires_at=now + config.code_ttl,
+            interval=config.poll_interval,
+            last_polled_at=None,
+            user_id=None,
+            org_id=None,
+            decided_at=None,
+            redeemed_at=None,
+            token_jti=None,
+            requester_ip=request.client_ip[:64],
+            requester_agent=request.user_agent[:300],
+        )
+        try:
+            await server.store.create_grant(grant)
+        except Conflict:
+            continue
+        return StartedGrant(code, user_code, grant)
+    raise RuntimeError("could not draw a unique code")
+
+
+async def find(server: AuthorizationServer, *, code: str | None = None, user_code: str | None = None) -> DeviceGrant | None:
+    """The grant a person is looking at, by pairing code or by (normalised) user code."""
+    if code:
+        grant = await server.store.find_grant(code_hash=server.hash(code))
+        return grant if grant and grant.kind == PAIRING else None
+    if user_code:
+        return await server.store.find_grant(user_code_hash=server.hash(user_code))
+    return None
+
+
+async def decide(server: AuthorizationServer, grant: DeviceGrant, user: User, *, approve: bool) -> bool:
+    """Approve or deny a pending grant for ``user``; False if it was no longer pending."""
+    return await server.store.decide_grant(
+        grant.code_hash, approve=approve, user_id=user.id, org_id=user.org_id, now=server.clock()
+    )
+
+
+async def poll(server: AuthorizationServer, client: Client, kind: str, code: str) -> dict[str, Any]:
+    """Answer one token request for a code: tokens, or the RFC 8628 section 3.5 error."""
+    now = server.clock()
+    jti = new_jti()
+    grant = await server.store.poll_grant(kind, server.hash(code), client.client_id, jti=jti, now=now)
+    if grant is None:
+        raise InvalidGrant("Unknown code, or the code was issued to another client.")
+    if grant.state == "redeemed":
+        if grant.token_jti != jti:
+            raise InvalidGrant("This code has already been exchanged for tokens; codes are single-use.")
+        assert grant.user_id is not None and grant.org_id is not None
+        return await server.issue_tokens(
+            client_id=client.client_id, user_id=grant.user_id, org_id=grant.org_id, scope=grant.scope, jti=jti
+        )
+    if grant.state == "denied":
+        raise AccessDenied("The user denied the request.")
+    if grant.expires_at <= now:
+        raise ExpiredToken("The code has expired; start again with a new code.")
+    if grant.last_polled_at != now:
+        raise SlowDown(f"Polling too fast; wait at least {grant.interval} seconds between requests.", grant.interval)
+    raise AuthorizationPending("The user has not yet approved the request; keep polling.")

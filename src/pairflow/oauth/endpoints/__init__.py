@@ -1,0 +1,1 @@
+"""One module per endpoint: pair, device_authorization, token, revocation, introspection, metadata."""

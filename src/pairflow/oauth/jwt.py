@@ -1,0 +1,57 @@
+"""RS256 access tokens (JWT) and the JWKS that publishes their public key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
+
+from pairflow.oauth.codes import random_string
+
+ALGORITHM = "RS256"
+
+
+def new_signing_key_pem() -> str:
+    """A fresh 2048-bit RSA key as PKCS#8 PEM, the form kept in the store."""
+    key = RSAKey.generate_key(2048, private=True)
+    return key.as_pem(private=True).decode()
+
+
+class TokenSigner:
+    """Signs and verifies access tokens with one RSA key, named by its ``kid``."""
+
+    def __init__(self, private_pem: str, issuer: str) -> None:
+        probe = RSAKey.import_key(private_pem)
+        # The kid is the key's RFC 7638 thumbprint: stable across processes and restarts.
+        self.kid = probe.thumbprint()
+        self._key = RSAKey.import_key(private_pem, parameters={"kid": self.kid, "use": "sig", "alg": ALGORITHM})
+        self._header = {"typ": "JWT", "alg": ALGORITHM, "kid": self.kid}
+        self.issuer = issuer
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(self._header, claims, self._key, algorithms=[ALGORITHM])
+
+    def verify(self, token: str, now: float) -> dict[str, Any]:
+        """The token's claims if it is ours, untampered and unexpired; else ``ValueError``."""
+        try:
+            decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
+        except (JoseError, ValueError, TypeError) as exc:
+            raise ValueError(f"the token is not a valid pairflow access token ({exc.__class__.__name__})") from None
+        if decoded.header.get("kid") != self.kid:
+            raise ValueError("the token was signed by an unknown key")
+        claims = decoded.claims
+        if claims.get("iss") != self.issuer:
+            raise ValueError("the token was issued by another server")
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or exp <= now:
+            raise ValueError("the token has expired")
+        return claims
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self._key.as_dict(private=False)]}
+
+
+def new_jti() -> str:
+    return random_string(22)

@@ -1,0 +1,102 @@
+"""Parse an OAuth request body into parameters, deliberately and with clear errors.
+
+Bodies are ``application/x-www-form-urlencoded`` (RFC 6749 section 3.2). JSON objects are
+accepted too, because device developers send them. Everything malformed becomes an
+``InvalidRequest`` that says what was wrong and what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import unquote_plus
+
+import orjson
+
+from pairflow.oauth.errors import InvalidRequest
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class OAuthRequest:
+    """What an endpoint needs from an HTTP request, and nothing framework-specific."""
+
+    params: dict[str, str]
+    authorization: str | None = None
+    client_ip: str = ""
+    user_agent: str = ""
+    # Form fields that had no "=" (e.g. "grant_type:pairing_code"); kept to explain errors.
+    malformed_fields: tuple[str, ...] = field(default=())
+
+    def get(self, name: str) -> str | None:
+        value = self.params.get(name)
+        return value if value else None
+
+    def require(self, name: str, example: str) -> str:
+        """The parameter's value, or an ``invalid_request`` that says how to send it."""
+        value = self.get(name)
+        if value is not None:
+            return value
+        hint = f"Send it as a form field, e.g. {name}={example}."
+        if self.malformed_fields:
+            shown = ", ".join(repr(f) for f in self.malformed_fields[:3])
+            hint = (
+                f"The body must be form-encoded key=value pairs joined by '&' (e.g. {name}={example}); "
+                f"these parts have no '=': {shown}."
+            )
+        raise InvalidRequest(f"Missing required parameter '{name}'. {hint}")
+
+
+def parse_body(body: bytes, content_type: str | None) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Return the body's parameters and any form fields that lacked an ``=``."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    stripped = body.strip()
+    if media_type == "application/json" or (stripped.startswith(b"{") and _is_json_object(stripped)):
+        return _parse_json(stripped), ()
+    return _parse_form(body)
+
+
+def _is_json_object(data: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(data), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _parse_json(data: bytes) -> dict[str, str]:
+    if not data:
+        return {}
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("A JSON body must be an object of string parameters, e.g. {\"grant_type\": \"pairing_code\"}.")
+    params: dict[str, str] = {}
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise InvalidRequest(f"Parameter '{key}' must be a string.")
+        params[key] = str(item)
+    return params
+
+
+def _parse_form(body: bytes) -> tuple[dict[str, str], tuple[str, ...]]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("The body is not valid UTF-8.") from None
+    params: dict[str, str] = {}
+    malformed: list[str] = []
+    for part in text.split("&"):
+        if not part:
+            continue
+        if "=" not in part:
+            # RFC 6749 section 3.2: unrecognised parameters are ignored; remember it for hints.
+            malformed.append(unquote_plus(part).strip())
+            continue
+        raw_key, raw_value = part.split("=", 1)
+        key = unquote_plus(raw_key)
+        if key in params:
+            raise InvalidRequest(f"Parameter '{key}' is repeated; each parameter may appear only once (RFC 6749 section 3.2).")
+        params[key] = unquote_plus(raw_value)
+    return params, tuple(malformed)

@@ -1,0 +1,90 @@
+"""The authorization server: configuration, keys and the grant registry in one object.
+
+Endpoints (``pairflow.oauth.endpoints``) and grants (``pairflow.oauth.grants``) are plain
+functions that take this object; the web layer builds one at start-up.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pairflow.oauth.codes import KeyedHasher, new_refresh_token
+from pairflow.oauth.jwt import TokenSigner, new_jti
+from pairflow.store import RefreshToken, Store
+
+Clock = Callable[[], float]
+
+# ezeep's pairing grant and RFC 8628's device grant, by their grant_type values.
+PAIRING_CODE = "pairing_code"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+REFRESH_TOKEN = "refresh_token"
+DEVICE_GRANT_TYPES = f"{PAIRING_CODE} {DEVICE_CODE} {REFRESH_TOKEN}"
+
+
+@dataclass
+class ServerConfig:
+    issuer: str
+    access_token_ttl: int = 3600
+    code_ttl: int = 600
+    poll_interval: int = 5
+    refresh_token_ttl: int = 90 * 24 * 3600
+
+    @property
+    def verification_uri(self) -> str:
+        return f"{self.issuer}/device"
+
+
+class AuthorizationServer:
+    def __init__(
+        self, config: ServerConfig, store: Store, hasher: KeyedHasher, signer: TokenSigner, clock: Clock = time.time
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.hash = hasher
+        self.signer = signer
+        self.clock = clock
+
+    async def issue_tokens(
+        self, *, client_id: str, user_id: str, org_id: str, scope: str, jti: str | None = None, family_id: str | None = None
+    ) -> dict[str, Any]:
+        """A signed access token and a fresh refresh token (RFC 6749 section 5.1)."""
+        now = self.clock()
+        issued_at = int(now)
+        claims = {
+            "iss": self.config.issuer,
+            "iat": issued_at,
+            "exp": issued_at + self.config.access_token_ttl,
+            "scopes": scope,  # ezeep's claim name
+            "scope": scope,
+            "sub": user_id,
+            "org": org_id,
+            "pty": "dev",
+            "client_id": client_id,
+            "jti": jti or new_jti(),
+        }
+        refresh_token = new_refresh_token()
+        await self.store.create_refresh_token(
+            RefreshToken(
+                token_hash=self.hash(refresh_token),
+                family_id=family_id or str(uuid.uuid4()),
+                client_id=client_id,
+                user_id=user_id,
+                org_id=org_id,
+                scope=scope,
+                created_at=now,
+                expires_at=now + self.config.refresh_token_ttl,
+                used_at=None,
+                revoked=False,
+            )
+        )
+        return {
+            "access_token": self.signer.sign(claims),
+            "token_type": "Bearer",
+            "expires_in": self.config.access_token_ttl,
+            "scope": scope,
+            "refresh_token": refresh_token,
+        }

@@ -1,0 +1,252 @@
+"""``Store`` on SQLAlchemy Core (async): SQLite through aiosqlite, PostgreSQL through asyncpg."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, case, delete, event, insert, not_, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from pairflow.store import (
+    Client,
+    Conflict,
+    DeviceGrant,
+    Organisation,
+    PairedDevice,
+    RefreshToken,
+    StoreUnavailable,
+    User,
+)
+from pairflow.store.tables import clients, device_grants, organisations, refresh_tokens, server_secrets, users
+
+R = TypeVar("R")
+SLOW_DOWN_STEP = 5  # seconds added to a code's interval per early poll (RFC 8628 section 3.5)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets several server processes read while one writes; busy_timeout makes
+    # writers queue instead of failing with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _row(model: type[R], row: Any) -> R:
+    return model(**row._mapping)
+
+
+class SqlStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> SqlStore:
+        return cls(create_engine(url))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
+        except (OperationalError, InterfaceError, OSError, ConnectionError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    async def _one(self, model: type[R], statement: Any) -> R | None:
+        async with self._begin() as conn:
+            row = (await conn.execute(statement)).first()
+        return _row(model, row) if row is not None else None
+
+    async def _all(self, model: type[R], statement: Any) -> list[R]:
+        async with self._begin() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [_row(model, row) for row in rows]
+
+    async def _count(self, statement: Any) -> int:
+        async with self._begin() as conn:
+            return (await conn.execute(statement)).rowcount
+
+    async def _insert(self, table: Any, record: Any) -> None:
+        async with self._begin() as conn:
+            await conn.execute(insert(table).values(**asdict(record)))
+
+    async def ping(self) -> None:
+        async with self._begin() as conn:
+            await conn.execute(select(1))
+
+    # Server secrets
+
+    async def get_or_create_secret(self, name: str, make: Callable[[], str], now: float) -> str:
+        query = select(server_secrets.c.value).where(server_secrets.c.name == name)
+        async with self._begin() as conn:
+            value = (await conn.execute(query)).scalar()
+        if value is not None:
+            return value
+        try:
+            async with self._begin() as conn:
+                await conn.execute(insert(server_secrets).values(name=name, value=make(), created_at=now))
+        except Conflict:
+            pass  # another process created it first; everyone uses that one
+        async with self._begin() as conn:
+            return (await conn.execute(query)).scalar_one()
+
+    # Directory
+
+    async def create_org(self, org: Organisation) -> None:
+        await self._insert(organisations, org)
+
+    async def get_org(self, org_id: str) -> Organisation | None:
+        return await self._one(Organisation, select(organisations).where(organisations.c.id == org_id))
+
+    async def get_org_by_name(self, name: str) -> Organisation | None:
+        return await self._one(Organisation, select(organisations).where(organisations.c.name == name))
+
+    async def list_orgs(self) -> list[Organisation]:
+        return await self._all(Organisation, select(organisations).order_by(organisations.c.name))
+
+    async def delete_org(self, org_id: str) -> bool:
+        return await self._count(delete(organisations).where(organisations.c.id == org_id)) == 1
+
+    async def create_user(self, user: User) -> None:
+        await self._insert(users, user)
+
+    async def get_user(self, user_id: str) -> User | None:
+        return await self._one(User, select(users).where(users.c.id == user_id))
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        return await self._one(User, select(users).where(users.c.email == email))
+
+    async def list_users(self) -> list[User]:
+        return await self._all(User, select(users).order_by(users.c.email))
+
+    async def delete_user(self, user_id: str) -> bool:
+        return await self._count(delete(users).where(users.c.id == user_id)) == 1
+
+    async def create_client(self, client: Client) -> None:
+        await self._insert(clients, client)
+
+    async def get_client(self, client_id: str) -> Client | None:
+        return await self._one(Client, select(clients).where(clients.c.client_id == client_id))
+
+    async def list_clients(self) -> list[Client]:
+        return await self._all(Client, select(clients).order_by(clients.c.name))
+
+    async def delete_client(self, client_id: str) -> bool:
+        return await self._count(delete(clients).where(clients.c.client_id == client_id)) == 1
+
+    # Device grants
+
+    async def create_grant(self, grant: DeviceGrant) -> None:
+        await self._insert(device_grants, grant)
+
+    async def find_grant(self, *, code_hash: str | None = None, user_code_hash: str | None = None) -> DeviceGrant | None:
+        column, value = (device_grants.c.code_hash, code_hash) if code_hash else (device_grants.c.user_code_hash, user_code_hash)
+        return await self._one(DeviceGrant, select(device_grants).where(column == value))
+
+    async def decide_grant(self, code_hash: str, *, approve: bool, user_id: str, org_id: str, now: float) -> bool:
+        g = device_grants.c
+        statement = (
+            update(device_grants)
+            .where(g.code_hash == code_hash, g.state == "pending", g.expires_at > now)
+            .values(state="approved" if approve else "denied", user_id=user_id, org_id=org_id, decided_at=now)
+        )
+        return await self._count(statement) == 1
+
+    async def poll_grant(self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float) -> DeviceGrant | None:
+        """Record one poll atomically, and redeem the grant if it is approved.
+
+        In one UPDATE: an approved, unexpired grant becomes ``redeemed`` with ``token_jti``
+        set to this caller's ``jti`` (so the caller knows it won); a poll on a pending grant
+        that comes before ``last_polled_at + interval`` leaves ``last_polled_at`` alone and
+        grows ``interval`` (slow_down); an on-time poll moves ``last_polled_at`` to ``now``.
+        Returns the row as it is after the update, or None when no such grant exists for
+        this client.
+        """
+        g = device_grants.c
+        alive = g.expires_at > now
+        on_time = or_(g.last_polled_at.is_(None), g.last_polled_at + g.interval <= now)
+        redeemable = and_(g.state == "approved", alive)
+        too_early = and_(g.state == "pending", alive, not_(on_time))
+        statement = (
+            update(device_grants)
+            .where(g.code_hash == code_hash, g.kind == kind, g.client_id == client_id)
+            .values(
+                state=case((redeemable, "redeemed"), else_=g.state),
+                redeemed_at=case((redeemable, now), else_=g.redeemed_at),
+                token_jti=case((redeemable, jti), else_=g.token_jti),
+                interval=case((too_early, g.interval + SLOW_DOWN_STEP), else_=g.interval),
+                last_polled_at=case((on_time, now), else_=g.last_polled_at),
+            )
+            .returning(*device_grants.c)
+        )
+        return await self._one(DeviceGrant, statement)
+
+    # Refresh tokens
+
+    async def create_refresh_token(self, token: RefreshToken) -> None:
+        await self._insert(refresh_tokens, token)
+
+    async def rotate_refresh_token(self, token_hash: str, client_id: str, now: float) -> RefreshToken | None:
+        r = refresh_tokens.c
+        statement = (
+            update(refresh_tokens)
+            .where(
+                r.token_hash == token_hash,
+                r.client_id == client_id,
+                r.used_at.is_(None),
+                r.revoked.is_(False),
+                r.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(*refresh_tokens.c)
+        )
+        return await self._one(RefreshToken, statement)
+
+    async def find_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        return await self._one(RefreshToken, select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash))
+
+    async def revoke_family(self, family_id: str, user_id: str | None = None) -> int:
+        r = refresh_tokens.c
+        statement = update(refresh_tokens).where(r.family_id == family_id, r.revoked.is_(False))
+        if user_id is not None:
+            statement = statement.where(r.user_id == user_id)
+        return await self._count(statement.values(revoked=True))
+
+    async def list_paired_devices(self, user_id: str, now: float) -> list[PairedDevice]:
+        r = refresh_tokens.c
+        statement = (
+            select(
+                r.family_id,
+                clients.c.name.label("client_name"),
+                r.scope,
+                r.created_at.label("refreshed_at"),
+                r.expires_at,
+            )
+            .join(clients, clients.c.client_id == r.client_id)
+            .where(r.user_id == user_id, r.used_at.is_(None), r.revoked.is_(False), r.expires_at > now)
+            .order_by(r.created_at.desc())
+        )
+        return await self._all(PairedDevice, statement)

@@ -1,0 +1,99 @@
+"""The machine-facing endpoints: parse, call ``pairflow.oauth``, render JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from pairflow.oauth.endpoints import device_authorization, introspection, me, metadata, pair, revocation, token
+from pairflow.oauth.errors import OAuthError
+from pairflow.oauth.request import OAuthRequest, parse_body
+from pairflow.oauth.server import AuthorizationServer
+from pairflow.web.responses import JSONResponse, error_response, json_response, read_body
+from pairflow.web.runtime import runtime_of
+
+Endpoint = Callable[[AuthorizationServer, OAuthRequest], Awaitable[Any]]
+
+
+async def _oauth_request(request: Request) -> OAuthRequest:
+    params, malformed = parse_body(await read_body(request), request.headers.get("content-type"))
+    return OAuthRequest(
+        params=params,
+        authorization=request.headers.get("authorization"),
+        client_ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+        malformed_fields=malformed,
+    )
+
+
+def _post_endpoint(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        server = runtime_of(request).server
+        try:
+            result = await endpoint(server, await _oauth_request(request))
+        except OAuthError as error:
+            return error_response(error)
+        return json_response(result if result is not None else {})
+
+    return handle
+
+
+async def userinfo(request: Request) -> Response:
+    try:
+        return json_response(await me.handle(runtime_of(request).server, request.headers.get("authorization")))
+    except OAuthError as error:
+        return error_response(error)
+
+
+async def jwks(request: Request) -> Response:
+    return JSONResponse(runtime_of(request).server.signer.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+async def server_metadata(request: Request) -> Response:
+    runtime = runtime_of(request)
+    scopes = sorted({scope for client in await runtime.store.list_clients() for scope in client.allowed_scopes})
+    document = metadata.document(runtime.server.config, scopes)
+    return JSONResponse(document, headers={"Cache-Control": "public, max-age=60"})
+
+
+async def health(request: Request) -> Response:
+    await runtime_of(request).store.ping()
+    return JSONResponse({"status": "ok"})
+
+
+def _both(path: str) -> tuple[str, str]:
+    """ezeep's paths work with and without the trailing slash, with no redirect for POSTs."""
+    return path, path + "/"
+
+
+def routes() -> list[BaseRoute]:
+    posts: list[tuple[str, Endpoint]] = [
+        ("/oauth/pair", pair.handle),
+        ("/oauth/access_token", token.handle),
+        ("/access_token", token.handle),  # the path ezeep's own curl example uses
+        ("/oauth/device_authorization", device_authorization.handle),
+        ("/oauth/revoke", revocation.handle),
+        ("/oauth/introspect", introspection.handle),
+    ]
+    table: list[BaseRoute] = [
+        Route(path, _post_endpoint(endpoint), methods=["POST"]) for base, endpoint in posts for path in _both(base)
+    ]
+    table += [Route(path, userinfo, methods=["GET"]) for path in _both("/api/me")]
+    table += [
+        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", server_metadata, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+    ]
+    return table
+
+
+API_PREFIXES = ("/oauth/pair", "/oauth/access_token", "/access_token", "/oauth/device_authorization",
+                "/oauth/revoke", "/oauth/introspect", "/api/", "/.well-known/", "/healthz")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
