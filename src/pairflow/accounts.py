@@ -13,6 +13,7 @@ import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from pairflow import audit
 from pairflow.oauth.codes import KeyedHasher, new_client_id, new_client_secret
 from pairflow.oauth.server import DEVICE_GRANT_TYPES
 from pairflow.store import Client, Conflict, Organisation, Store, User
@@ -50,6 +51,7 @@ async def create_org(store: Store, name: str, now: float) -> Organisation:
         await store.create_org(org)
     except Conflict:
         raise AccountError(f"An organisation named '{name}' exists already.") from None
+    await audit.record(store, "org_created", detail=f"name={name!r}")
     return org
 
 
@@ -66,6 +68,7 @@ async def create_user(store: Store, email: str, password: str, org_name: str, no
         await store.create_user(user)
     except Conflict:
         raise AccountError(f"A user with e-mail '{email}' exists already.") from None
+    await audit.record(store, "user_created", user_id=user.id, detail=f"email={email!r} org={org.name!r}")
     return user
 
 
@@ -85,6 +88,7 @@ async def create_client(
         created_at=now,
     )
     await store.create_client(client)
+    await audit.record(store, "client_created", client_id=client.client_id, detail=f"name={name!r} scope={client.scope!r}")
     return NewClient(client, secret)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime, timezone
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from pairflow import accounts
+from pairflow import accounts, audit
 from pairflow.cli.options import async_command, database_options, emit, fail, json_option, settings
 from pairflow.runtime import keyed_hasher, open_store, prepare_store
 from pairflow.store import StoreUnavailable
@@ -85,6 +86,7 @@ async def org_delete(name: str, data_dir: Path, database: str | None, as_json: b
         if any(u.org_id == found.id for u in await store.list_users()):
             fail(f"organisation '{name}' still has users; delete them first")
         await store.delete_org(found.id)
+        await audit.record(store, "org_deleted", detail=f"name={name!r}")
     emit(as_json, {"deleted": found.id}, f"Deleted organisation {name}")
 
 
@@ -138,6 +140,7 @@ async def user_delete(email: str, data_dir: Path, database: str | None, as_json:
             fail(f"no user with e-mail '{email}'")
         assert found is not None
         await store.delete_user(found.id)
+        await audit.record(store, "user_deleted", user_id=found.id, detail=f"email={found.email!r}")
     emit(as_json, {"deleted": found.id}, f"Deleted user {found.email}")
 
 
@@ -186,4 +189,22 @@ async def client_delete(client_id: str, data_dir: Path, database: str | None, as
     async with opened(data_dir, database) as store:
         if not await store.delete_client(client_id):
             fail(f"no client with id '{client_id}'")
+        await audit.record(store, "client_deleted", client_id=client_id)
     emit(as_json, {"deleted": client_id}, f"Deleted client {client_id}")
+
+
+@admin.command("audit")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="How many events, newest first.")
+@database_options
+@json_option
+@async_command
+async def audit_log(limit: int, data_dir: Path, database: str | None, as_json: bool) -> None:
+    """Show the audit log: sign-ins, approvals, denials, unpairings, refresh-token reuse, admin changes."""
+    async with opened(data_dir, database) as store:
+        events = await store.list_events(limit)
+    lines = [
+        f"{datetime.fromtimestamp(e.at, timezone.utc):%Y-%m-%d %H:%M:%S}  {e.event:<22} user={e.user_id or '-'} "
+        f"client={e.client_id or '-'} ip={e.ip or '-'} {e.detail}"
+        for e in events
+    ]
+    emit(as_json, [asdict(e) for e in events], "\n".join(lines) or "No events.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pairflow import audit
 from pairflow.oauth.codes import new_device_code, new_pairing_code, new_user_code
 from pairflow.oauth.errors import AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, SlowDown
 from pairflow.oauth.jwt import new_jti
@@ -81,11 +82,15 @@ async def find(server: AuthorizationServer, *, code: str | None = None, user_cod
     return None
 
 
-async def decide(server: AuthorizationServer, grant: DeviceGrant, user: User, *, approve: bool) -> bool:
+async def decide(server: AuthorizationServer, grant: DeviceGrant, user: User, *, approve: bool, ip: str) -> bool:
     """Approve or deny a pending grant for ``user``; False if it was no longer pending."""
-    return await server.store.decide_grant(
+    decided = await server.store.decide_grant(
         grant.code_hash, approve=approve, user_id=user.id, org_id=user.org_id, now=server.clock()
     )
+    if decided:
+        event = "grant_approved" if approve else "grant_denied"
+        await audit.record(server.store, event, detail=f"{grant.kind} scope={grant.scope!r}", user_id=user.id, client_id=grant.client_id, ip=ip)
+    return decided
 
 
 async def poll(server: AuthorizationServer, client: Client, kind: str, code: str) -> dict[str, Any]:

@@ -104,6 +104,16 @@ class PairedDevice:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class AuditEvent:
+    at: float
+    event: str
+    detail: str = ""
+    user_id: str | None = None
+    client_id: str | None = None
+    ip: str | None = None
+
+
 class Store(Protocol):
     async def get_or_create_secret(self, name: str, make: Callable[[], str], now: float) -> str: ...
 
@@ -135,3 +145,7 @@ class Store(Protocol):
     async def find_refresh_token(self, token_hash: str) -> RefreshToken | None: ...
     async def revoke_family(self, family_id: str, user_id: str | None = None) -> int: ...
     async def list_paired_devices(self, user_id: str, now: float) -> list[PairedDevice]: ...
+
+    # Audit log.
+    async def record(self, event: AuditEvent) -> None: ...
+    async def list_events(self, limit: int) -> list[AuditEvent]: ...

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pairflow.store import (
+    AuditEvent,
     Client,
     Conflict,
     DeviceGrant,
@@ -21,7 +22,7 @@ from pairflow.store import (
     StoreUnavailable,
     User,
 )
-from pairflow.store.tables import clients, device_grants, organisations, refresh_tokens, server_secrets, users
+from pairflow.store.tables import audit_events, clients, device_grants, organisations, refresh_tokens, server_secrets, users
 
 R = TypeVar("R")
 SLOW_DOWN_STEP = 5  # seconds added to a code's interval per early poll (RFC 8628 section 3.5)
@@ -250,3 +251,13 @@ class SqlStore:
             .order_by(r.created_at.desc())
         )
         return await self._all(PairedDevice, statement)
+
+    # Audit log
+
+    async def record(self, event: AuditEvent) -> None:
+        await self._insert(audit_events, event)
+
+    async def list_events(self, limit: int) -> list[AuditEvent]:
+        a = audit_events.c
+        statement = select(a.at, a.event, a.detail, a.user_id, a.client_id, a.ip).order_by(a.id.desc()).limit(limit)
+        return await self._all(AuditEvent, statement)

@@ -91,4 +91,16 @@ refresh_tokens = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("event", String(64), nullable=False),
+    Column("user_id", String(36)),
+    Column("client_id", String(64)),
+    Column("ip", String(64)),
+    Column("detail", Text, nullable=False),  # never secrets: no codes, tokens or passwords
+)
+
 Index("ix_device_grants_expires_at", device_grants.c.expires_at)

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from pairflow import accounts
+from pairflow import accounts, audit
 from pairflow.oauth import device_flow
 from pairflow.oauth.codes import format_user_code, normalise_user_code
 from pairflow.store import DeviceGrant, User
@@ -84,7 +84,9 @@ async def sign_in(request: Request) -> Response:
     user = await accounts.check_password(runtime.store, email, str(form.get("password") or ""))
     if user is None:
         runtime.sign_in_attempts.fail(*keys)
+        await audit.record(runtime.store, "sign_in_failed", detail=f"email={email[:100]!r}", ip=_client_ip(request))
         return render(request, "signin.html", 401, next=target, email=email, error="Wrong e-mail address or password.")
+    await audit.record(runtime.store, "sign_in", user_id=user.id, ip=_client_ip(request))
     request.session.clear()  # a new session on sign-in: no fixation
     request.session.update({"user_id": user.id, "email": user.email})
     return RedirectResponse(target, status_code=303)
@@ -132,7 +134,7 @@ async def _decide(request: Request, grant: DeviceGrant | None) -> Response:
     if user is None:
         return to_sign_in(request)
     approve = form.get("decision") == "approve"
-    if grant is None or not await device_flow.decide(runtime.server, grant, user, approve=approve):
+    if grant is None or not await device_flow.decide(runtime.server, grant, user, approve=approve, ip=_client_ip(request)):
         state = "unknown" if grant is None else device_flow.status(await runtime.store.find_grant(code_hash=grant.code_hash) or grant, runtime.server.clock())
         title, text = CODE_PROBLEMS.get(state, CODE_PROBLEMS["unknown"])
         return message(request, title, text, 409)
@@ -202,7 +204,8 @@ async def devices(request: Request) -> Response:
         form = await request.form()
         if not csrf_valid(request, form.get("csrf")):
             return message(request, "Session expired", "Your session expired. Go back, reload the page and try again.", 403)
-        await runtime.store.revoke_family(str(form.get("family_id") or ""), user_id=user.id)
+        if await runtime.store.revoke_family(str(form.get("family_id") or ""), user_id=user.id):
+            await audit.record(runtime.store, "device_unpaired", user_id=user.id, ip=_client_ip(request))
         return RedirectResponse("/devices", status_code=303)
     paired = await runtime.store.list_paired_devices(user.id, runtime.server.clock())
     return render(request, "devices.html", devices=paired)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pairflow import audit
 from pairflow.oauth.errors import InvalidGrant
 from pairflow.oauth.request import OAuthRequest
 from pairflow.oauth.scopes import narrow_scope
@@ -41,5 +42,6 @@ async def _explain_failure(server: AuthorizationServer, client: Client, token_ha
         raise InvalidGrant("This refresh token has been revoked; sign in again.")
     if known.used_at is not None:
         await server.store.revoke_family(known.family_id)
+        await audit.record(server.store, "refresh_token_reused", detail="token family revoked", user_id=known.user_id, client_id=client.client_id)
         raise InvalidGrant("This refresh token was already used; refresh tokens are single-use. Sign in again.")
     raise InvalidGrant("This refresh token has expired; sign in again.")
