@@ -14,6 +14,7 @@ from pathlib import Path
 class Settings:
     data_dir: Path = Path(".pairflow")
     database_url: str | None = None
+    redis_url: str | None = None
     issuer: str = "http://127.0.0.1:8000"
     access_token_ttl: int = 3600
     code_ttl: int = 600
@@ -28,6 +29,10 @@ class Settings:
         return cls(
             data_dir=Path(env.get("PAIRFLOW_DATA_DIR") or ".pairflow"),
             database_url=env.get("PAIRFLOW_DATABASE_URL") or None,
+            redis_url=env.get("PAIRFLOW_REDIS_URL") or None,
+            access_token_ttl=int(env.get("PAIRFLOW_ACCESS_TOKEN_TTL") or cls.access_token_ttl),
+            code_ttl=int(env.get("PAIRFLOW_CODE_TTL") or cls.code_ttl),
+            poll_interval=int(env.get("PAIRFLOW_POLL_INTERVAL") or cls.poll_interval),
             issuer=env.get("PAIRFLOW_ISSUER") or cls.issuer,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from pairflow.config import Settings
+from pairflow.notify import notifier_for
 from pairflow.oauth.codes import KeyedHasher, random_string
 from pairflow.oauth.jwt import TokenSigner, new_signing_key_pem
 from pairflow.oauth.server import AuthorizationServer, ServerConfig
@@ -43,5 +44,8 @@ async def build_server(store: Store, settings: Settings) -> AuthorizationServer:
         code_ttl=settings.code_ttl,
         poll_interval=settings.poll_interval,
         refresh_token_ttl=settings.refresh_token_ttl,
+        max_wait=settings.max_wait,
     )
-    return AuthorizationServer(config, store, await keyed_hasher(store), TokenSigner(pem, config.issuer))
+    notifier = notifier_for(settings.resolved_database_url, settings.redis_url)
+    await notifier.start()
+    return AuthorizationServer(config, store, await keyed_hasher(store), TokenSigner(pem, config.issuer), notifier)

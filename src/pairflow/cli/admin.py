@@ -14,7 +14,9 @@ import click
 
 from pairflow import accounts, audit
 from pairflow.cli.options import async_command, database_options, emit, fail, json_option, settings
-from pairflow.runtime import keyed_hasher, open_store, prepare_store
+from pairflow.oauth import device_flow
+from pairflow.oauth.codes import normalise_user_code
+from pairflow.runtime import build_server, keyed_hasher, open_store, prepare_store
 from pairflow.store import StoreUnavailable
 from pairflow.store.migrate import SchemaOutdated
 from pairflow.store.sql import SqlStore
@@ -208,3 +210,44 @@ async def audit_log(limit: int, data_dir: Path, database: str | None, as_json: b
         for e in events
     ]
     emit(as_json, [asdict(e) for e in events], "\n".join(lines) or "No events.")
+
+
+@admin.group()
+def pairing() -> None:
+    """Pending pairings and device codes: approve them without the browser (provisioning)."""
+
+
+@pairing.command("approve")
+@click.argument("codes", nargs=-1)
+@click.option("--user", "email", required=True, help="E-mail of the user the devices are paired with.")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Also read codes from standard input, one per line (bulk).")
+@database_options
+@json_option
+@async_command
+async def pairing_approve(codes: tuple[str, ...], email: str, from_stdin: bool, data_dir: Path, database: str | None, as_json: bool) -> None:
+    """Approve pairing codes (or RFC 8628 user codes) for a user, as if they had clicked Approve."""
+    wanted = list(codes) + ([line.strip() for line in sys.stdin if line.strip()] if from_stdin else [])
+    if not wanted:
+        fail("give at least one code, or --stdin")
+    config = settings(data_dir, database)
+    approved, refused = [], []
+    async with opened(data_dir, database) as store:
+        found = await store.get_user_by_email(accounts.normalise_email(email))
+        if found is None:
+            fail(f"no user with e-mail '{email}'")
+        assert found is not None
+        server = await build_server(store, config)
+        try:
+            for code in wanted:
+                user_code = normalise_user_code(code)
+                grant = await device_flow.find(server, code=code) or (
+                    await device_flow.find(server, user_code=user_code) if user_code else None
+                )
+                ok = grant is not None and await device_flow.decide(server, grant, found, approve=True, ip="admin-cli")
+                (approved if ok else refused).append(code)
+        finally:
+            await server.notifier.close()
+    emit(as_json, {"approved": len(approved), "refused": refused},
+         f"Approved {len(approved)} code(s)" + (f"; not pending or unknown: {', '.join(refused)}" if refused else ""))
+    if refused:
+        sys.exit(1)

@@ -23,7 +23,7 @@ def database_options(command: F) -> F:
         "--database",
         envvar="PAIRFLOW_DATABASE_URL",
         metavar="URL",
-        help="SQLAlchemy URL, e.g. postgresql+asyncpg://host/db. Default: a SQLite file in the data directory.",
+        help="SQLAlchemy URL, e.g. postgresql+asyncpg://host/db. Default: a SQLite file in the data directory. [env: PAIRFLOW_DATABASE_URL]",
     )(command)
     command = click.option(
         "--data-dir",

@@ -7,24 +7,45 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
 
 from pairflow import accounts
-from pairflow.cli.options import database_options, fail, run, settings
+from pairflow.cli.options import F, database_options, fail, run
 from pairflow.config import Settings
 from pairflow.runtime import keyed_hasher, open_store, prepare_store
 from pairflow.store import StoreUnavailable
 from pairflow.store.migrate import SchemaOutdated
 
 
-def server_options(command):  # type: ignore[no-untyped-def]
+def server_options(command: F) -> F:
+    command = click.option("--redis", envvar="PAIRFLOW_REDIS_URL", metavar="URL",
+                           help="Redis URL (redis://host:6379/0) to wake held token requests across processes. [env: PAIRFLOW_REDIS_URL]")(command)
+    command = click.option("--poll-interval", envvar="PAIRFLOW_POLL_INTERVAL", type=click.IntRange(1, 60), default=5, show_default=True,
+                           help="Seconds devices must wait between polls (RFC 8628 interval). [env: PAIRFLOW_POLL_INTERVAL]")(command)
+    command = click.option("--code-ttl", envvar="PAIRFLOW_CODE_TTL", type=click.IntRange(30, 86400), default=600, show_default=True,
+                           help="Seconds a pairing or device code stays valid. [env: PAIRFLOW_CODE_TTL]")(command)
     command = click.option("--issuer", envvar="PAIRFLOW_ISSUER", metavar="URL",
                            help="Public base URL of this server, used in tokens and links. Default: http://HOST:PORT. [env: PAIRFLOW_ISSUER]")(command)
     command = click.option("--port", envvar="PAIRFLOW_PORT", type=int, default=8000, show_default=True, help="[env: PAIRFLOW_PORT]")(command)
     command = click.option("--host", envvar="PAIRFLOW_HOST", default="127.0.0.1", show_default=True, help="[env: PAIRFLOW_HOST]")(command)
     return database_options(command)
+
+
+def server_settings(
+    host: str, port: int, issuer: str | None, data_dir: Path, database: str | None,
+    redis: str | None, poll_interval: int, code_ttl: int,
+) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database or None,
+        redis_url=redis or None,
+        issuer=issuer or f"http://{host}:{port}",
+        poll_interval=poll_interval,
+        code_ttl=code_ttl,
+    )
 
 
 async def _check_schema(config: Settings) -> None:
@@ -43,10 +64,15 @@ def _start(config: Settings, host: str, port: int, workers: int = 1) -> None:
         fail(str(exc))
     except (StoreUnavailable, OSError) as exc:
         fail(f"cannot reach the database: {exc}")
-    os.environ["PAIRFLOW_DATA_DIR"] = str(config.data_dir)
-    os.environ["PAIRFLOW_ISSUER"] = config.issuer_url
-    if config.database_url:
-        os.environ["PAIRFLOW_DATABASE_URL"] = config.database_url
+    os.environ.update(
+        PAIRFLOW_DATA_DIR=str(config.data_dir),
+        PAIRFLOW_ISSUER=config.issuer_url,
+        PAIRFLOW_CODE_TTL=str(config.code_ttl),
+        PAIRFLOW_POLL_INTERVAL=str(config.poll_interval),
+    )
+    for name, value in (("PAIRFLOW_DATABASE_URL", config.database_url), ("PAIRFLOW_REDIS_URL", config.redis_url)):
+        if value:
+            os.environ[name] = value
     click.echo(f"pairflow serving {config.issuer_url} (database: {_redacted(config.resolved_database_url)})", err=True)
     uvicorn.run(
         "pairflow.web.app:app_from_environment",
@@ -71,13 +97,13 @@ def _redacted(url: str) -> str:
 @server_options
 @click.option("--workers", envvar="PAIRFLOW_WORKERS", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes sharing the port. [env: PAIRFLOW_WORKERS]")
-def serve(host: str, port: int, issuer: str | None, data_dir: Path, database: str | None, workers: int) -> None:
+def serve(workers: int, **options: Any) -> None:
     """Run the authorization server (pairing, device flow, token, browser pages).
 
     The database schema is created on first start; the embedded SQLite database also
     upgrades itself, while a shared database needs `pairflow db upgrade` after an upgrade.
     """
-    _start(settings(data_dir, database, issuer or f"http://{host}:{port}"), host, port, workers)
+    _start(server_settings(**options), options["host"], options["port"], workers)
 
 
 DEMO_ORG, DEMO_EMAIL, DEMO_CLIENT = "Demo Org", "demo@example.com", "Demo device"
@@ -100,13 +126,13 @@ async def _create_demo(config: Settings) -> dict[str, str]:
 
 @click.command()
 @server_options
-def demo(host: str, port: int, issuer: str | None, data_dir: Path, database: str | None) -> None:
+def demo(**options: Any) -> None:
     """Create a demo organisation, user and client, print them, and start the server.
 
     Run it again with the same --data-dir and it reuses the same demo credentials.
     """
-    config = settings(data_dir, database, issuer or f"http://{host}:{port}")
-    saved = data_dir / "demo.json"
+    config = server_settings(**options)
+    saved = config.data_dir / "demo.json"
     if saved.exists():
         credentials = json.loads(saved.read_text())
     else:
@@ -136,4 +162,4 @@ then open the printed link, sign in with the e-mail and password above, and appr
 Press Ctrl-C to stop the server.
 """
     )
-    _start(config, host, port)
+    _start(config, options["host"], options["port"])

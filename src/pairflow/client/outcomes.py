@@ -68,7 +68,7 @@ class Expired:
 
 @dataclass(frozen=True)
 class Cancelled:
-    pass
+    description: str = "cancelled before the sign-in was approved"
 
 
 @dataclass(frozen=True)

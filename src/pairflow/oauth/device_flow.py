@@ -88,18 +88,49 @@ async def decide(server: AuthorizationServer, grant: DeviceGrant, user: User, *,
         grant.code_hash, approve=approve, user_id=user.id, org_id=user.org_id, now=server.clock()
     )
     if decided:
+        await server.notifier.publish(grant.code_hash)
         event = "grant_approved" if approve else "grant_denied"
         await audit.record(server.store, event, detail=f"{grant.kind} scope={grant.scope!r}", user_id=user.id, client_id=grant.client_id, ip=ip)
     return decided
 
 
-async def poll(server: AuthorizationServer, client: Client, kind: str, code: str) -> dict[str, Any]:
-    """Answer one token request for a code: tokens, or the RFC 8628 section 3.5 error."""
+async def poll(server: AuthorizationServer, client: Client, kind: str, code: str, *, wait: float = 0.0) -> dict[str, Any]:
+    """Answer one token request for a code: tokens, or the RFC 8628 section 3.5 error.
+
+    With ``wait`` (RFC 7240 ``Prefer: wait``), a pending answer is held until the grant is
+    decided or expires, or ``wait`` seconds pass. The held request is one poll, counted
+    when it arrived; while it waits it only reads.
+    """
     now = server.clock()
     jti = new_jti()
-    grant = await server.store.poll_grant(kind, server.hash(code), client.client_id, jti=jti, now=now)
+    code_hash = server.hash(code)
+    grant = await server.store.poll_grant(kind, code_hash, client.client_id, jti=jti, now=now)
     if grant is None:
         raise InvalidGrant("Unknown code, or the code was issued to another client.")
+    slowed = grant.last_polled_at != now  # the update left it alone: this poll came too early
+    if wait > 0 and grant.state == "pending" and not slowed and grant.expires_at > now:
+        grant = await _hold(server, grant, deadline=min(now + wait, grant.expires_at))
+        if grant.state == "approved":  # redeem it with the same atomic update
+            grant = await server.store.poll_grant(kind, code_hash, client.client_id, jti=jti, now=server.clock()) or grant
+        now = server.clock()
+    return await _answer(server, client, grant, jti, now, slowed=slowed)
+
+
+async def _hold(server: AuthorizationServer, grant: DeviceGrant, deadline: float) -> DeviceGrant:
+    """Wait for a decision on ``grant`` (notified, or seen on a periodic re-read) until ``deadline``."""
+    while True:
+        remaining = deadline - server.clock()
+        if remaining <= 0:
+            return grant
+        await server.notifier.wait(grant.code_hash, min(remaining, server.config.recheck))
+        grant = await server.store.find_grant(code_hash=grant.code_hash) or grant
+        if grant.state != "pending":
+            return grant
+
+
+async def _answer(
+    server: AuthorizationServer, client: Client, grant: DeviceGrant, jti: str, now: float, *, slowed: bool
+) -> dict[str, Any]:
     if grant.state == "redeemed":
         if grant.token_jti != jti:
             raise InvalidGrant("This code has already been exchanged for tokens; codes are single-use.")
@@ -111,6 +142,6 @@ async def poll(server: AuthorizationServer, client: Client, kind: str, code: str
         raise AccessDenied("The user denied the request.")
     if grant.expires_at <= now:
         raise ExpiredToken("The code has expired; start again with a new code.")
-    if grant.last_polled_at != now:
+    if slowed:
         raise SlowDown(f"Polling too fast; wait at least {grant.interval} seconds between requests.", grant.interval)
     raise AuthorizationPending("The user has not yet approved the request; keep polling.")

@@ -27,6 +27,8 @@ class OAuthRequest:
     user_agent: str = ""
     # Form fields that had no "=" (e.g. "grant_type:pairing_code"); kept to explain errors.
     malformed_fields: tuple[str, ...] = field(default=())
+    # Seconds the client is willing to wait for a decision (RFC 7240 "Prefer: wait"), already capped.
+    wait: float = 0.0
 
     def get(self, name: str) -> str | None:
         value = self.params.get(name)

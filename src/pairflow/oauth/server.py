@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pairflow.oauth.codes import KeyedHasher, new_refresh_token
+from pairflow.notify import Notifier
 from pairflow.oauth.jwt import TokenSigner, new_jti
 from pairflow.store import RefreshToken, Store
 
@@ -32,6 +33,8 @@ class ServerConfig:
     code_ttl: int = 600
     poll_interval: int = 5
     refresh_token_ttl: int = 90 * 24 * 3600
+    max_wait: int = 30  # cap on RFC 7240 "Prefer: wait" for held token requests
+    recheck: float = 2.0  # held requests re-read the store this often, in case a notification is lost
 
     @property
     def verification_uri(self) -> str:
@@ -40,10 +43,17 @@ class ServerConfig:
 
 class AuthorizationServer:
     def __init__(
-        self, config: ServerConfig, store: Store, hasher: KeyedHasher, signer: TokenSigner, clock: Clock = time.time
+        self,
+        config: ServerConfig,
+        store: Store,
+        hasher: KeyedHasher,
+        signer: TokenSigner,
+        notifier: Notifier,
+        clock: Clock = time.time,
     ) -> None:
         self.config = config
         self.store = store
+        self.notifier = notifier
         self.hash = hasher
         self.signer = signer
         self.clock = clock

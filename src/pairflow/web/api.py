@@ -19,7 +19,16 @@ from pairflow.web.runtime import runtime_of
 Endpoint = Callable[[AuthorizationServer, OAuthRequest], Awaitable[Any]]
 
 
-async def _oauth_request(request: Request) -> OAuthRequest:
+def preferred_wait(prefer: str | None, cap: int) -> int:
+    """Seconds from an RFC 7240 ``Prefer: wait=N`` header, capped; 0 without one."""
+    for preference in (prefer or "").split(","):
+        name, _, value = preference.split(";", 1)[0].strip().partition("=")
+        if name.strip().lower() == "wait" and value.strip().isdigit():
+            return min(int(value.strip()), cap)
+    return 0
+
+
+async def _oauth_request(request: Request, wait: int) -> OAuthRequest:
     params, malformed = parse_body(await read_body(request), request.headers.get("content-type"))
     return OAuthRequest(
         params=params,
@@ -27,17 +36,23 @@ async def _oauth_request(request: Request) -> OAuthRequest:
         client_ip=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", ""),
         malformed_fields=malformed,
+        wait=wait,
     )
 
 
-def _post_endpoint(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+def _post_endpoint(endpoint: Endpoint, *, holds: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    """``holds``: the endpoint honours ``Prefer: wait`` (the token endpoint's device grants)."""
+
     async def handle(request: Request) -> Response:
         server = runtime_of(request).server
+        wait = preferred_wait(request.headers.get("prefer"), server.config.max_wait) if holds else 0
+        applied = {"Preference-Applied": f"wait={wait}"} if wait else {}
         try:
-            result = await endpoint(server, await _oauth_request(request))
+            result = await endpoint(server, await _oauth_request(request, wait))
         except OAuthError as error:
+            error.headers.update(applied)
             return error_response(error)
-        return json_response(result if result is not None else {})
+        return json_response(result if result is not None else {}, headers=applied)
 
     return handle
 
@@ -80,7 +95,9 @@ def routes() -> list[BaseRoute]:
         ("/oauth/introspect", introspection.handle),
     ]
     table: list[BaseRoute] = [
-        Route(path, _post_endpoint(endpoint), methods=["POST"]) for base, endpoint in posts for path in _both(base)
+        Route(path, _post_endpoint(endpoint, holds=endpoint is token.handle), methods=["POST"])
+        for base, endpoint in posts
+        for path in _both(base)
     ]
     table += [Route(path, userinfo, methods=["GET"]) for path in _both("/api/me")]
     table += [

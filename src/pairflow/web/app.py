@@ -63,6 +63,7 @@ def create_app(settings: Settings) -> Starlette:
         runtime.server = await assembly.build_server(runtime.store, settings)
         runtime.session_secret = await assembly.session_secret(runtime.store)
         yield
+        await runtime.server.notifier.close()
         await runtime.store.close()
 
     async def http_error(request: Request, exc: Exception) -> Response:
