@@ -107,7 +107,7 @@ async def poll(server: AuthorizationServer, client: Client, kind: str, code: str
     grant = await server.store.poll_grant(kind, code_hash, client.client_id, jti=jti, now=now)
     if grant is None:
         raise InvalidGrant("Unknown code, or the code was issued to another client.")
-    slowed = grant.last_polled_at != now  # the update left it alone: this poll came too early
+    slowed = grant.state == "pending" and grant.token_jti != jti  # the update did not accept this poll: too early
     if wait > 0 and grant.state == "pending" and not slowed and grant.expires_at > now:
         grant = await _hold(server, grant, deadline=min(now + wait, grant.expires_at))
         if grant.state == "approved":  # redeem it with the same atomic update

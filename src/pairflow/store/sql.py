@@ -182,7 +182,9 @@ class SqlStore:
         In one UPDATE: an approved, unexpired grant becomes ``redeemed`` with ``token_jti``
         set to this caller's ``jti`` (so the caller knows it won); a poll on a pending grant
         that comes before ``last_polled_at + interval`` leaves ``last_polled_at`` alone and
-        grows ``interval`` (slow_down); an on-time poll moves ``last_polled_at`` to ``now``.
+        grows ``interval`` (slow_down); an on-time poll moves ``last_polled_at`` to ``now``
+        and, on a pending grant, sets ``token_jti`` to this caller's ``jti`` (so the caller
+        knows its poll was accepted, even when an earlier poll came at the same instant).
         Returns the row as it is after the update, or None when no such grant exists for
         this client.
         """
@@ -197,7 +199,7 @@ class SqlStore:
             .values(
                 state=case((redeemable, "redeemed"), else_=g.state),
                 redeemed_at=case((redeemable, now), else_=g.redeemed_at),
-                token_jti=case((redeemable, jti), else_=g.token_jti),
+                token_jti=case((redeemable, jti), (and_(g.state == "pending", alive, on_time), jti), else_=g.token_jti),
                 interval=case((too_early, g.interval + SLOW_DOWN_STEP), else_=g.interval),
                 last_polled_at=case((on_time, now), else_=g.last_polled_at),
             )

@@ -134,13 +134,15 @@ async def _decide(request: Request, grant: DeviceGrant | None) -> Response:
     if user is None:
         return to_sign_in(request)
     approve = form.get("decision") == "approve"
-    if grant is None or not await device_flow.decide(runtime.server, grant, user, approve=approve, ip=_client_ip(request)):
-        state = "unknown" if grant is None else device_flow.status(await runtime.store.find_grant(code_hash=grant.code_hash) or grant, runtime.server.clock())
-        title, text = CODE_PROBLEMS.get(state, CODE_PROBLEMS["unknown"])
-        return message(request, title, text, 409)
-    if approve:
-        return render(request, "success.html")
-    return message(request, "Request denied", "You denied the request. The device was not signed in. You can close this window.")
+    if grant is not None and await device_flow.decide(runtime.server, grant, user, approve=approve, ip=_client_ip(request)):
+        if approve:
+            return render(request, "success.html")
+        return message(request, "Request denied", "You denied the request. The device was not signed in. You can close this window.")
+    # Someone decided first, or the code expired meanwhile: say which.
+    current = await runtime.store.find_grant(code_hash=grant.code_hash) if grant else None
+    state = device_flow.status(current, runtime.server.clock()) if current else "unknown"
+    title, text = CODE_PROBLEMS.get(state, CODE_PROBLEMS["unknown"])
+    return message(request, title, text, 409)
 
 
 async def pairing(request: Request) -> Response:
@@ -159,16 +161,18 @@ async def pairing(request: Request) -> Response:
 async def device(request: Request) -> Response:
     """RFC 8628 ``verification_uri``: type the code, then confirm."""
     runtime = runtime_of(request)
+    keys = _attempt_keys(request)
     if request.method == "POST":
         form = await request.form()
         user_code = normalise_user_code(str(form.get("user_code") or ""))
         grant = await device_flow.find(runtime.server, user_code=user_code) if user_code else None
+        if grant is None:  # a forged form: count it like a wrong code typed
+            runtime.user_code_attempts.fail(*keys)
         return await _decide(request, grant)
 
     typed = request.query_params.get("user_code")
     if typed is None:
         return render(request, "device.html", error=None, typed="")
-    keys = _attempt_keys(request)
     if runtime.user_code_attempts.locked(*keys):
         return render(request, "device.html", 429, error=LOCKED, typed=typed)
     user_code = normalise_user_code(typed)

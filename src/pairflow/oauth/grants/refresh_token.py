@@ -20,6 +20,10 @@ from pairflow.store import Client
 async def exchange(server: AuthorizationServer, client: Client, request: OAuthRequest) -> dict[str, Any]:
     token = request.require("refresh_token", "<refresh_token from the last token response>")
     token_hash = server.hash(token)
+    if request.get("scope"):
+        known = await server.store.find_refresh_token(token_hash)
+        if known is not None and known.client_id == client.client_id:
+            narrow_scope(known.scope, request.get("scope"))  # refuse before spending the token
     previous = await server.store.rotate_refresh_token(token_hash, client.client_id, server.clock())
     if previous is None:
         await _explain_failure(server, client, token_hash)

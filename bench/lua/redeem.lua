@@ -1,0 +1,32 @@
+-- Redeems each approved pairing code in $BENCH_CODES once; counts only 200s.
+-- When this thread's codes are all answered it notes the time and stops.
+COUNTERS = {"ok", "other"}
+dofile(os.getenv("BENCH_LUA") .. "/common.lua")
+
+function init(args)
+  local codes = load_lines(os.getenv("BENCH_CODES"), id, tonumber(os.getenv("BENCH_THREADS")))
+  local headers = {["Authorization"] = basic_header(), ["Content-Type"] = "application/x-www-form-urlencoded"}
+  reqs = {}
+  for i, code in ipairs(codes) do
+    reqs[i] = wrk.format("POST", "/oauth/access_token", headers, "grant_type=pairing_code&pairing_code=" .. code)
+  end
+  filler = wrk.format("GET", "/healthz")
+  nxt, answered = 0, 0
+  t_start = now_ns()
+end
+
+function request()
+  nxt = nxt + 1
+  if nxt <= #reqs then return reqs[nxt] end
+  return filler  -- codes ran out; answered by /healthz while the last redemptions finish
+end
+
+function response(status, headers, body)
+  if body:find('"status":"ok"', 1, true) then return end
+  answered = answered + 1
+  if status == 200 then bump("ok") else bump("other") end
+  if answered >= #reqs and not t_end then
+    t_end = now_ns()
+    wrk.thread:stop()
+  end
+end
