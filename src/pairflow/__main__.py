@@ -1,3 +1,3 @@
 from pairflow.cli import main
 
-main()
+main(prog_name="pairflow")

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import create_pg_database, start_server, stop_server
+from tests.conftest import create_pg_database, free_port, start_server, stop_server
 from tests.ops.support import Browser, approved, pair, query, redeem, seed
 
 INTERVAL = 5  # the server's default poll interval; there is no option to shorten it
@@ -27,8 +27,11 @@ async def test_pairing_spans_two_instances(tmp_path: Path, shared_pg: str) -> No
     url = shared_pg
     a = b = None
     try:
-        a = start_server(tmp_path / "a", url)
-        b = start_server(tmp_path / "b", url)
+        # Instances behind one public name share one issuer (tokens name it and are checked against it).
+        port = free_port()
+        issuer = ("--issuer", f"http://127.0.0.1:{port}")
+        a = start_server(tmp_path / "a", url, port=port, extra=issuer)
+        b = start_server(tmp_path / "b", url, extra=issuer)
         creds = await seed(url)
         async with httpx.AsyncClient(timeout=20) as http, Browser(creds) as browser:
             code = await pair(http, a.url, creds)
@@ -57,7 +60,7 @@ async def test_pairing_spans_two_instances(tmp_path: Path, shared_pg: str) -> No
             me = await http.get(f"{b.url}/api/me", headers={"Authorization": f"Bearer {token['access_token']}"})
             assert me.status_code == 200 and me.json()["email"] == creds.email  # B accepts A's token
 
-        assert await query(url, "SELECT state, interval FROM device_grants") == [("redeemed", INTERVAL + 15)]
+        assert await query(url, "SELECT state, interval FROM device_grants") == [("redeemed", INTERVAL + 10)]
         assert await query(url, "SELECT count(*) FROM refresh_tokens") == [(1,)]
     finally:
         for server in (a, b):
