@@ -106,11 +106,15 @@ async def test_kill_9_mid_load_loses_no_approval_and_doubles_no_redemption(tmp_p
 
             # Nothing redeemed twice; every code redeemed exactly once, or its only answer was lost in the crash.
             assert all(len(answers) == 1 for answers in tokens.values()), {c: len(a) for c, a in tokens.items()}
-            assert set(codes) - set(tokens) <= redeem_interrupted
+            lost = set(codes) - set(tokens)
+            assert lost <= redeem_interrupted
             assert set(dict(await query(url, "SELECT code_hash, state FROM device_grants")).values()) == {"redeemed"}
-            assert await query(url, "SELECT count(*) FROM refresh_tokens") == [(len(tokens),)]
+            ((refresh_rows,),) = await query(url, "SELECT count(*) FROM refresh_tokens")
+            assert len(tokens) <= refresh_rows <= len(tokens) + len(lost)
+            print(f"approved before kill: {len(approved_before)}, redeemed before: {len(redeemed_before)}, "
+                  f"interrupted: {interrupted}, answers lost: {len(lost)}")
 
-            # Refresh tokens issued before the crash are durable too, and still single-use.
+            # Refresh tokens issued before the crash are durable too.
             for code in redeemed_before:
                 rotated = await refresh(http, server.url, creds, tokens[code][0]["refresh_token"])
                 assert rotated.status_code == 200, rotated.text

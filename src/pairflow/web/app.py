@@ -70,7 +70,8 @@ def create_app(settings: Settings) -> Starlette:
         assert isinstance(exc, HTTPException)
         if api.is_api_path(request.url.path):
             if exc.status_code == 405:
-                return error_response(OAuthError(f"Method {request.method} is not allowed on {request.url.path}.", status_code=405))
+                allowed = dict(exc.headers or {})  # RFC 9110 section 15.5.6: a 405 names the allowed methods
+                return error_response(OAuthError(f"Method {request.method} is not allowed on {request.url.path}.", status_code=405, headers=allowed))
             return error_response(OAuthError(f"No endpoint at {request.url.path}.", status_code=exc.status_code))
         titles = {404: "Page not found", 405: "Not allowed"}
         return pages.message(request, titles.get(exc.status_code, "Error"), exc.detail, exc.status_code)
