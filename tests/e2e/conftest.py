@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.conftest import PG_ADMIN_URL, LiveServer, create_pg_database, start_server, stop_server
+import tests.conftest as root
+from tests.conftest import PG_ADMIN_URL, LiveServer, start_server, stop_server
 
 CHROMIUM = os.environ.get("PAIRFLOW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -36,6 +38,45 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 JS_DIR = Path(__file__).with_name("js")
 SCREENSHOTS = os.environ.get("PAIRFLOW_E2E_SCREENSHOTS")
 PASSWORD = "correct horse battery staple"
+SHARED_POLL_INTERVAL = 1  # seconds; the third-party clients must honour what the server says, not assume 5
+
+
+# PostgreSQL helpers, off the main thread
+#
+# Playwright's sync API keeps an asyncio loop running in the main thread, and the root
+# conftest's PostgreSQL helpers call asyncio.run(), which refuses to run inside one. These
+# overrides run them on a short-lived thread instead, so --db=postgres works next to Chromium.
+
+
+def off_main_thread(function: Callable[..., Any], *args: Any) -> Any:
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result()
+
+
+def create_pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:
+    url, drop = off_main_thread(root.create_pg_database, admin_url)
+    return url, lambda: off_main_thread(drop)
+
+
+@pytest.fixture(scope="session")
+def db_kind(request: pytest.FixtureRequest) -> str:
+    kind = request.config.getoption("--db")
+    if kind == "postgres" and not off_main_thread(root._pg_available):
+        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must have it)", pytrace=False)
+        pytest.skip(message + "; start it or run with --db=sqlite")
+    return kind
+
+
+@pytest.fixture
+def database_url(db_kind: str) -> Iterator[str | None]:
+    if db_kind == "sqlite":
+        yield None
+        return
+    url, drop = create_pg_database(PG_ADMIN_URL)
+    yield url
+    drop()
 
 
 # Browser
@@ -94,22 +135,33 @@ def admin_json(server: LiveServer, *args: str, input: str | None = None) -> Any:
 
 
 def seed(server: LiveServer, clients: dict[str, tuple[str, str, bool]]) -> Directory:
-    """Create an organisation, a user and clients (label -> (name, scope, public)) through the admin CLI."""
-    org = admin_json(server, "org", "create", "Acme Printing")
-    user = admin_json(server, "user", "create", "--email", "alice@example.com", "--org", "Acme Printing", "--password-stdin",
-                      input=PASSWORD + "\n")
-    made = {}
-    for label, (name, scope, public) in clients.items():
-        made[label] = admin_json(server, "client", "create", "--name", name, "--scope", scope, *(["--public"] if public else []))
+    """Create an organisation, a user and clients (label -> (name, scope, public)) through the admin CLI.
+
+    The clients are created while the organisation and user are: each command is a process.
+    """
+    def make_clients() -> dict[str, Any]:
+        return {label: admin_json(server, "client", "create", "--name", name, "--scope", scope, *(["--public"] if public else []))
+                for label, (name, scope, public) in clients.items()}
+
+    with ThreadPoolExecutor(1) as pool:
+        made = pool.submit(make_clients)
+        org = admin_json(server, "org", "create", "Acme Printing")
+        user = admin_json(server, "user", "create", "--email", "alice@example.com", "--org", "Acme Printing",
+                          "--password-stdin", input=PASSWORD + "\n")
+        made_clients = made.result()
     assert user["org_id"] == org["id"]
-    return Directory(org["id"], org["name"], user["id"], user["email"], PASSWORD, made)
+    return Directory(org["id"], org["name"], user["id"], user["email"], PASSWORD, made_clients)
 
 
 @pytest.fixture(scope="module")
 def shared_server(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One `pairflow serve` for a whole module (fresh database), for tests that only add their own grants."""
+    """One `pairflow serve` for a whole module (fresh database), for tests that only add their own grants.
+
+    It asks devices to poll every second instead of five, which keeps the module fast.
+    """
     database_url, drop = create_pg_database(PG_ADMIN_URL) if db_kind == "postgres" else (None, None)
-    server = start_server(tmp_path_factory.mktemp("shared") / "data", database_url)
+    server = start_server(tmp_path_factory.mktemp("shared") / "data", database_url,
+                          extra=("--poll-interval", str(SHARED_POLL_INTERVAL)))
     yield server
     stop_server(server)
     if drop:
@@ -253,15 +305,6 @@ def approve(page: Any, shot: str | None = None) -> None:
     assert page.title().startswith("Login Successful")
     if shot:
         screenshot(page, shot)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := predicate():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class LineReader:

@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import LiveServer
 from tests.e2e.conftest import (
+    SHARED_POLL_INTERVAL,
     Directory,
     LineReader,
     approve,
@@ -58,7 +59,7 @@ def check_device_authorization(server: LiveServer, started: dict[str, Any]) -> N
     assert USER_CODE.match(started["user_code"]), started
     assert started["verification_uri"] == f"{server.url}/device"
     assert started["verification_uri_complete"] == f"{server.url}/device?user_code={started['user_code']}"
-    assert started["expires_in"] == 600 and started["interval"] == 5
+    assert started["expires_in"] == 600 and started["interval"] == SHARED_POLL_INTERVAL
     assert len(started["device_code"]) >= 32
 
 

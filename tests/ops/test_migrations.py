@@ -49,7 +49,7 @@ def tables(url: str) -> set[str]:
 
 def test_earlier_revisions_exist() -> None:
     # Otherwise the parametrised upgrade paths below would silently shrink to nothing.
-    assert HEAD == "0002" and EARLIER == ["0001"]
+    assert EARLIER and HEAD not in EARLIER and "0001" in EARLIER
 
 
 @pytest.mark.parametrize("start", [None, *EARLIER], ids=lambda r: f"from-{r or 'empty'}")

@@ -101,26 +101,35 @@ def is_sign_in_form(page: httpx.Response) -> bool:
     return 'action="/auth/signin/"' in page.text and 'name="password"' in page.text
 
 
-async def sign_in(app: App, http: httpx.AsyncClient | None = None, *, next: str = "/devices", password: str | None = None) -> httpx.Response:
+async def sign_in(
+    app: App,
+    http: httpx.AsyncClient | None = None,
+    *,
+    next: str = "/devices",
+    email: str | None = None,
+    password: str | None = None,
+) -> httpx.Response:
     """Submit the sign-in form; returns the POST response (303 on success)."""
     http = http or app.http
     page = await http.get("/auth/signin/", params={"next": next})
     return await http.post(
         "/auth/signin/",
-        data={"csrf": csrf_of(page), "next": next, "email": app.seed.email, "password": password or app.seed.password},
+        data={"csrf": csrf_of(page), "next": next, "email": email or app.seed.email, "password": password or app.seed.password},
     )
 
 
-async def open_confirmation(app: App, url: str, http: httpx.AsyncClient | None = None) -> httpx.Response:
+async def open_confirmation(
+    app: App, url: str, http: httpx.AsyncClient | None = None, *, email: str | None = None, password: str | None = None
+) -> httpx.Response:
     """Open the link given to the person, signing in on the way if asked; returns the page reached."""
     http = http or app.http
     page = await browse(http, url)
     if is_sign_in_form(page):
         next_match = NEXT_FIELD.search(page.text)
         assert next_match, page.text
+        credentials = {"email": email or app.seed.email, "password": password or app.seed.password}
         signed = await http.post(
-            "/auth/signin/",
-            data={"csrf": csrf_of(page), "next": html.unescape(next_match.group(1)), "email": app.seed.email, "password": app.seed.password},
+            "/auth/signin/", data={"csrf": csrf_of(page), "next": html.unescape(next_match.group(1)), **credentials}
         )
         assert signed.status_code == 303, signed.text
         page = await browse(http, signed.headers["location"])

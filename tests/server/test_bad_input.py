@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conftest import App
-from tests.server.helpers import DEVICE, PAIRING, assert_oauth_error, poll, sign_in_and_approve, start
+from tests.server.helpers import DEVICE, PAIRING, assert_oauth_error, basic, poll, sign_in_and_approve, start
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 # curl -d "{ 'scope' :'printing', 'mode':'device' }" from device_code_flow.md: sent as a form.
@@ -41,50 +39,50 @@ async def test_spec_second_example_body_explains_key_value_format(app: App) -> N
     assert "key=value" in body["error_description"]
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "application/x-www-form-urlencoded", None])
-async def test_json_object_bodies_are_accepted(app: App, content_type: str | None) -> None:
-    headers = {**app.seed.basic(), **({"Content-Type": content_type} if content_type else {})}
-    paired = await app.http.post("/oauth/pair", headers=headers, content=b'{"scope": "scanning", "mode": "device"}')
-    assert paired.status_code == 200, paired.text
-    code = paired.json()["pairing_code"]
-    pending = await app.http.post("/oauth/access_token", headers=headers, content=f'{{"grant_type": "pairing_code", "pairing_code": "{code}"}}')
-    assert_oauth_error(pending, 400, "authorization_pending")
-    await sign_in_and_approve(app, paired.json()["auth_url"])
-    app.clock.advance(5)
-    token = await app.http.post("/oauth/access_token", headers=headers, content=f'{{"grant_type": "pairing_code", "pairing_code": "{code}"}}')
-    assert token.status_code == 200, token.text
-    assert token.json()["scope"] == "scanning"
+async def test_json_object_bodies_are_accepted(app: App) -> None:
+    for content_type in ("application/json", "application/json; charset=utf-8", "application/x-www-form-urlencoded", None):
+        headers = {**app.seed.basic(), **({"Content-Type": content_type} if content_type else {})}
+        paired = await app.http.post("/oauth/pair", headers=headers, content=b'{"scope": "scanning", "mode": "device"}')
+        assert paired.status_code == 200, (content_type, paired.text)
+        code = paired.json()["pairing_code"]
+        redeem = f'{{"grant_type": "pairing_code", "pairing_code": "{code}"}}'
+        assert_oauth_error(await app.http.post("/oauth/access_token", headers=headers, content=redeem), 400, "authorization_pending")
+        await sign_in_and_approve(app, paired.json()["auth_url"])
+        app.clock.advance(5)
+        token = await app.http.post("/oauth/access_token", headers=headers, content=redeem)
+        assert token.status_code == 200, (content_type, token.text)
+        assert token.json()["scope"] == "scanning"
 
 
-@pytest.mark.parametrize(
-    ("path", "data", "missing"),
-    [
-        ("/oauth/access_token", {}, "grant_type"),
-        ("/oauth/access_token", {"grant_type": "pairing_code"}, "pairing_code"),
-        ("/oauth/access_token", {"grant_type": "pairing_code", "pairing_code": ""}, "pairing_code"),
-        ("/oauth/access_token", {"grant_type": DEVICE.grant_type}, "device_code"),
-        ("/oauth/access_token", {"grant_type": "refresh_token"}, "refresh_token"),
-        ("/oauth/revoke", {}, "token"),
-        ("/oauth/introspect", {}, "token"),
-    ],
-)
-async def test_missing_parameters_are_named(app: App, path: str, data: dict[str, str], missing: str) -> None:
-    body = assert_oauth_error(await app.http.post(path, headers=app.seed.basic(), data=data), 400, "invalid_request")
-    assert f"'{missing}'" in body["error_description"]
+MISSING = [
+    ("/oauth/access_token", {}, "grant_type"),
+    ("/oauth/access_token", {"grant_type": "pairing_code"}, "pairing_code"),
+    ("/oauth/access_token", {"grant_type": "pairing_code", "pairing_code": ""}, "pairing_code"),
+    ("/oauth/access_token", {"grant_type": DEVICE.grant_type}, "device_code"),
+    ("/oauth/access_token", {"grant_type": "refresh_token"}, "refresh_token"),
+    ("/oauth/revoke", {}, "token"),
+    ("/oauth/introspect", {}, "token"),
+]
 
 
-@pytest.mark.parametrize(
-    ("path", "body"),
-    [
-        ("/oauth/access_token", "grant_type=pairing_code&grant_type=pairing_code&pairing_code=abc"),
-        ("/oauth/access_token", "grant_type=pairing_code&pairing_code=abc&pairing_code=def"),
-        ("/oauth/pair", "scope=printing&scope=scanning"),
-        ("/oauth/device_authorization", "scope=printing&scope=printing"),
-    ],
-)
-async def test_repeated_parameters_are_invalid_request(app: App, path: str, body: str) -> None:
-    response = await app.http.post(path, headers={**app.seed.basic(), **FORM}, content=body)
-    assert "repeated" in assert_oauth_error(response, 400, "invalid_request")["error_description"]
+async def test_missing_parameters_are_named(app: App) -> None:
+    for path, data, missing in MISSING:
+        body = assert_oauth_error(await app.http.post(path, headers=app.seed.basic(), data=data), 400, "invalid_request")
+        assert f"'{missing}'" in body["error_description"], (path, data, body)
+
+
+REPEATED = [
+    ("/oauth/access_token", "grant_type=pairing_code&grant_type=pairing_code&pairing_code=abc"),
+    ("/oauth/access_token", "grant_type=pairing_code&pairing_code=abc&pairing_code=def"),
+    ("/oauth/pair", "scope=printing&scope=scanning"),
+    ("/oauth/device_authorization", "scope=printing&scope=printing"),
+]
+
+
+async def test_repeated_parameters_are_invalid_request(app: App) -> None:
+    for path, body in REPEATED:
+        response = await app.http.post(path, headers={**app.seed.basic(), **FORM}, content=body)
+        assert "repeated" in assert_oauth_error(response, 400, "invalid_request")["error_description"], body
 
 
 async def test_unknown_grant_type_is_unsupported_grant_type(app: App) -> None:
@@ -95,8 +93,6 @@ async def test_unknown_grant_type_is_unsupported_grant_type(app: App) -> None:
 
 async def test_scope_outside_the_clients_scopes_is_invalid_scope(app: App) -> None:
     seed = app.seed
-    from tests.server.helpers import basic
-
     other = basic(seed.other_client_id, seed.other_client_secret)  # registered for "printing" only
     for path in ("/oauth/pair", "/oauth/device_authorization"):
         assert_oauth_error(await app.http.post(path, headers=other, data={"scope": "scanning"}), 400, "invalid_scope")
@@ -112,25 +108,23 @@ async def test_unsupported_pairing_mode_is_invalid_request(app: App) -> None:
     assert "mode" in assert_oauth_error(response, 400, "invalid_request")["error_description"]
 
 
-@pytest.mark.parametrize("path", POST_ENDPOINTS)
-async def test_get_on_post_endpoints_is_405_json(app: App, path: str) -> None:
-    response = await app.http.get(path)
-    assert_oauth_error(response, 405, "invalid_request")
-    assert "POST" in response.headers.get("allow", "")
+async def test_get_on_post_endpoints_is_405_json(app: App) -> None:
+    for path in POST_ENDPOINTS:
+        response = await app.http.get(path)
+        assert_oauth_error(response, 405, "invalid_request")
+        assert "POST" in response.headers.get("allow", ""), path
 
 
-@pytest.mark.parametrize("path", ["/oauth/pair", "/oauth/access_token", "/oauth/device_authorization", "/oauth/introspect"])
-async def test_oversized_body_is_413_json(app: App, path: str) -> None:
-    big = b"scope=" + b"a" * (64 * 1024)
-    response = await app.http.post(path, headers={**app.seed.basic(), **FORM}, content=big)
-    assert_oauth_error(response, 413, "invalid_request")
-
+async def test_oversized_body_is_413_json(app: App) -> None:
     async def chunks():  # no Content-Length: the limit holds while streaming too
         for _ in range(20):
             yield b"a" * 4096
 
-    streamed = await app.http.post(path, headers={**app.seed.basic(), **FORM}, content=chunks())
-    assert_oauth_error(streamed, 413, "invalid_request")
+    for path in ("/oauth/pair", "/oauth/access_token", "/access_token/", "/oauth/device_authorization", "/oauth/introspect"):
+        big = b"scope=" + b"a" * (64 * 1024)
+        assert_oauth_error(await app.http.post(path, headers={**app.seed.basic(), **FORM}, content=big), 413, "invalid_request")
+        streamed = await app.http.post(path, headers={**app.seed.basic(), **FORM}, content=chunks())
+        assert_oauth_error(streamed, 413, "invalid_request")
 
 
 async def test_body_just_under_the_limit_is_read(app: App) -> None:
@@ -139,39 +133,36 @@ async def test_body_just_under_the_limit_is_read(app: App) -> None:
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize(
-    ("content_type", "body"),
-    [
-        ("application/json", b"[1, 2]"),
-        ("application/json", b'{"grant_type": {"nested": 1}}'),
-        ("application/json", b'{"grant_type": null}'),
-        ("application/json", b'{"grant_type": true}'),
-        ("application/json", b"{not json"),
-        ("application/json", b'"just a string"'),
-        ("application/json", b"\xff\xfe"),
-        ("application/x-www-form-urlencoded", b"\xff\xfe=\xfd"),
-        ("application/x-www-form-urlencoded", b"grant_type=%zz&pairing_code=%"),
-        ("application/x-www-form-urlencoded", b"grant_type=pairing_code&pairing_code=a%00b"),
-        ("application/x-www-form-urlencoded", b"&&&=&=="),
-        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\npairing_code\r\n--x--"),
-        ("text/plain", b"grant_type=pairing_code"),
-    ],
-)
-async def test_garbage_bodies_get_protocol_errors_not_500(app: App, content_type: str, body: bytes) -> None:
-    for path in ("/oauth/access_token", "/oauth/pair", "/oauth/device_authorization", "/oauth/introspect", "/oauth/revoke"):
-        response = await app.http.post(path, headers={**app.seed.basic(), "Content-Type": content_type}, content=body)
-        assert response.status_code < 500, (path, response.status_code, response.text)
-        if response.status_code != 200:  # pair and device_authorization need no parameters at all
-            assert_oauth_error(response, response.status_code, response.json()["error"])
+GARBAGE_BODIES = [
+    ("application/json", b"[1, 2]"),
+    ("application/json", b'{"grant_type": {"nested": 1}}'),
+    ("application/json", b'{"grant_type": null}'),
+    ("application/json", b'{"grant_type": true}'),
+    ("application/json", b"{not json"),
+    ("application/json", b'"just a string"'),
+    ("application/json", b"\xff\xfe"),
+    ("application/x-www-form-urlencoded", b"\xff\xfe=\xfd"),
+    ("application/x-www-form-urlencoded", b"grant_type=%zz&pairing_code=%"),
+    ("application/x-www-form-urlencoded", b"grant_type=pairing_code&pairing_code=a%00b"),
+    ("application/x-www-form-urlencoded", b"&&&=&=="),
+    ("multipart/form-data; boundary=x", b'--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\npairing_code\r\n--x--'),
+    ("text/plain", b"grant_type=pairing_code"),
+]
 
 
-@pytest.mark.parametrize(
-    "authorization",
-    ["Basic", "Basic ====", "Basic a", "basic " + "QQ==" * 10, "Digest x", "Basic \u00e9t\u00e9", "Basic " + "A" * 5000],
-)
-async def test_garbage_authorization_headers_get_invalid_client(app: App, authorization: str) -> None:
-    response = await app.http.post("/oauth/pair", headers={"Authorization": authorization.encode("utf-8")})
-    assert_oauth_error(response, 401, "invalid_client")
+async def test_garbage_bodies_get_protocol_errors_not_500(app: App) -> None:
+    for content_type, body in GARBAGE_BODIES:
+        for path in ("/oauth/access_token", "/oauth/pair", "/oauth/device_authorization", "/oauth/introspect", "/oauth/revoke"):
+            response = await app.http.post(path, headers={**app.seed.basic(), "Content-Type": content_type}, content=body)
+            assert response.status_code < 500, (path, body, response.status_code, response.text)
+            if response.status_code != 200:  # pair and device_authorization need no parameters at all
+                assert_oauth_error(response, response.status_code, response.json()["error"])
+
+
+async def test_garbage_authorization_headers_get_invalid_client(app: App) -> None:
+    for authorization in ["Basic", "Basic ====", "Basic a", "basic " + "QQ==" * 10, "Digest x", "Basic \u00e9t\u00e9", "Basic " + "A" * 5000]:
+        response = await app.http.post("/oauth/pair", headers={"Authorization": authorization.encode("utf-8")})
+        assert_oauth_error(response, 401, "invalid_client")
 
 
 async def test_unknown_api_path_is_json_404(app: App) -> None:

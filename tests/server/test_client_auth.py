@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import time
 
-import pytest
-
 from pairflow.oauth.server import DEVICE_GRANT_TYPES
 from pairflow.store import Client
 from tests.conftest import App
@@ -42,13 +40,13 @@ def raw_basic(decoded: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(decoded.encode()).decode()}
 
 
-@pytest.mark.parametrize("path", ["/oauth/pair/", "/access_token/", "/oauth/device_authorization"])
-async def test_spec_example_authorization_header_is_named_as_invalid_base64(app: App, path: str) -> None:
+async def test_spec_example_authorization_header_is_named_as_invalid_base64(app: App) -> None:
     data = {"grant_type": "pairing_code", "pairing_code": "KjUdZTDpiX", "scope": "printing", "mode": "device"}
-    response = await app.http.post(path, headers={"Authorization": SPEC_EXAMPLE_AUTHORIZATION}, data=data)
-    body = assert_oauth_error(response, 401, "invalid_client")
-    assert response.headers["www-authenticate"].startswith("Basic")
-    assert "Base64" in body["error_description"]
+    for path in ("/oauth/pair/", "/access_token/", "/oauth/device_authorization"):
+        response = await app.http.post(path, headers={"Authorization": SPEC_EXAMPLE_AUTHORIZATION}, data=data)
+        body = assert_oauth_error(response, 401, "invalid_client")
+        assert response.headers["www-authenticate"].startswith("Basic"), path
+        assert "Base64" in body["error_description"], path
 
 
 async def test_spec_worked_example_credentials_with_echo_newline_are_accepted(app: App) -> None:
@@ -84,23 +82,22 @@ async def test_basic_credentials_are_form_decoded(app: App) -> None:
     assert_oauth_error(wrong, 401, "invalid_client")
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {"Authorization": "Basic " + base64.b64encode(b"no-such-client:secret").decode()},
-        {"Authorization": "Basic " + base64.b64encode(b"no-colon-here").decode()},
-        {"Authorization": "Basic "},
-        {"Authorization": "Bearer abc"},
-        {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode()},
-    ],
-    ids=["missing", "unknown-client", "no-colon", "empty", "bearer", "not-utf8"],
-)
-async def test_missing_or_malformed_credentials_are_invalid_client(app: App, headers: dict[str, str]) -> None:
-    for path, data in (("/oauth/pair", {}), ("/oauth/access_token", {"grant_type": "pairing_code", "pairing_code": "x"})):
-        response = await app.http.post(path, headers=headers, data=data)
-        assert_oauth_error(response, 401, "invalid_client")
-        assert response.headers["www-authenticate"].startswith("Basic")
+MALFORMED_CREDENTIALS = {
+    "missing": {},
+    "unknown-client": {"Authorization": "Basic " + base64.b64encode(b"no-such-client:secret").decode()},
+    "no-colon": {"Authorization": "Basic " + base64.b64encode(b"no-colon-here").decode()},
+    "empty": {"Authorization": "Basic "},
+    "bearer": {"Authorization": "Bearer abc"},
+    "not-utf8": {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode()},
+}
+
+
+async def test_missing_or_malformed_credentials_are_invalid_client(app: App) -> None:
+    for case, headers in MALFORMED_CREDENTIALS.items():
+        for path, data in (("/oauth/pair", {}), ("/oauth/access_token", {"grant_type": "pairing_code", "pairing_code": "x"})):
+            response = await app.http.post(path, headers=headers, data=data)
+            assert_oauth_error(response, 401, "invalid_client")
+            assert response.headers["www-authenticate"].startswith("Basic"), case
 
 
 async def test_wrong_secret_is_invalid_client(app: App) -> None:

@@ -7,8 +7,6 @@ import re
 import string
 from urllib.parse import parse_qs, quote, urlsplit
 
-import pytest
-
 from tests.conftest import App
 from tests.server.helpers import PAIRING, assert_oauth_error, poll, sign_in_and_approve, start
 
@@ -53,33 +51,32 @@ async def test_auth_url_opens_the_sign_in_page_that_leads_to_the_pairing_confirm
     assert 'name="password"' in page.text
 
 
-@pytest.mark.parametrize("pair_path", ["/oauth/pair", "/oauth/pair/"])
-@pytest.mark.parametrize("token_path", ["/oauth/access_token", "/oauth/access_token/", "/access_token", "/access_token/"])
-async def test_every_ezeep_api_path_works_with_and_without_trailing_slash(app: App, pair_path: str, token_path: str) -> None:
-    paired = await app.http.post(pair_path, headers=app.seed.basic(), data={"mode": "device", "scope": "printing"})
-    assert paired.status_code == 200, paired.text  # answered in place: no redirect that would lose the POST
-    code = paired.json()["pairing_code"]
-    data = {"grant_type": "pairing_code", "scope": "printing", "pairing_code": code}
-    pending = await app.http.post(token_path, headers=app.seed.basic(), data=data)
-    assert_oauth_error(pending, 400, "authorization_pending")
-    await sign_in_and_approve(app, paired.json()["auth_url"])
-    app.clock.advance(5)
-    token = await app.http.post(token_path, headers=app.seed.basic(), data=data)
-    assert token.status_code == 200, token.text
-    assert set(token.json()) == {"access_token", "token_type", "expires_in", "scope", "refresh_token"}
-    assert token.json()["token_type"] == "Bearer"
-    assert token.json()["expires_in"] == 3600
-    assert token.json()["scope"] == "printing"
+async def test_every_ezeep_api_path_works_with_and_without_trailing_slash(app: App) -> None:
+    for pair_path in ("/oauth/pair", "/oauth/pair/"):
+        for token_path in ("/oauth/access_token", "/oauth/access_token/", "/access_token", "/access_token/"):
+            paired = await app.http.post(pair_path, headers=app.seed.basic(), data={"mode": "device", "scope": "printing"})
+            assert paired.status_code == 200, paired.text  # answered in place: no redirect that would lose the POST
+            code = paired.json()["pairing_code"]
+            data = {"grant_type": "pairing_code", "scope": "printing", "pairing_code": code}
+            assert_oauth_error(await app.http.post(token_path, headers=app.seed.basic(), data=data), 400, "authorization_pending")
+            await sign_in_and_approve(app, paired.json()["auth_url"])
+            app.clock.advance(5)
+            token = await app.http.post(token_path, headers=app.seed.basic(), data=data)
+            assert token.status_code == 200, (pair_path, token_path, token.text)
+            assert set(token.json()) == {"access_token", "token_type", "expires_in", "scope", "refresh_token"}
+            assert token.json()["token_type"] == "Bearer"
+            assert token.json()["expires_in"] == 3600
+            assert token.json()["scope"] == "printing"
 
 
-@pytest.mark.parametrize("path", ["/auth/signin/", "/auth/signin", "/oauth/authorize/pairing/", "/oauth/authorize/pairing"])
-async def test_ezeep_browser_paths_work_with_and_without_trailing_slash(app: App, path: str) -> None:
+async def test_ezeep_browser_paths_work_with_and_without_trailing_slash(app: App) -> None:
     started = await start(app, PAIRING)
-    response = await app.http.get(path, params={"pairing_code": started["pairing_code"]})
-    # The sign-in page itself, or the confirmation page's redirect to sign-in: never a 404.
-    assert response.status_code in (200, 303), response.status_code
-    if response.status_code == 303:
-        assert response.headers["location"].startswith("/auth/signin/?next=")
+    for path in ("/auth/signin/", "/auth/signin", "/oauth/authorize/pairing/", "/oauth/authorize/pairing"):
+        response = await app.http.get(path, params={"pairing_code": started["pairing_code"]})
+        # The sign-in page itself, or the confirmation page's redirect to sign-in: never a 404.
+        assert response.status_code in (200, 303), (path, response.status_code)
+        if response.status_code == 303:
+            assert response.headers["location"].startswith("/auth/signin/?next="), path
 
 
 async def test_pairing_confirmation_works_without_trailing_slash(app: App) -> None:

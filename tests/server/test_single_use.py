@@ -5,7 +5,18 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import App
-from tests.server.helpers import Dialect, approved_tokens, assert_oauth_error, poll, refresh, sign_in_and_approve, start
+from tests.server.helpers import (
+    Dialect,
+    approved_tokens,
+    assert_oauth_error,
+    basic,
+    decide_on,
+    open_confirmation,
+    poll,
+    refresh,
+    sign_in_and_approve,
+    start,
+)
 
 RACERS = 30
 
@@ -56,8 +67,6 @@ async def test_reusing_a_spent_refresh_token_revokes_its_family(app: App, dialec
 
 
 async def test_refresh_token_of_another_client_is_invalid_grant_and_stays_usable(app: App, dialect: Dialect) -> None:
-    from tests.server.helpers import basic
-
     tokens = await approved_tokens(app, dialect)
     other = basic(app.seed.other_client_id, app.seed.other_client_secret)
     assert_oauth_error(await refresh(app, tokens["refresh_token"], headers=other), 400, "invalid_grant")
@@ -93,8 +102,21 @@ async def test_redeemed_code_cannot_be_approved_again(app: App, dialect: Dialect
     started = await start(app, dialect)
     await sign_in_and_approve(app, dialect.browser_url(started))
     assert (await poll(app, dialect, dialect.code_of(started))).status_code == 200
-    from tests.server.helpers import open_confirmation
-
     page = await open_confirmation(app, dialect.browser_url(started))
     assert page.status_code in (400, 410)
     assert 'name="decision"' not in page.text
+
+
+async def test_concurrent_decisions_on_one_code_settle_once(app: App, dialect: Dialect) -> None:
+    started = await start(app, dialect)
+    confirm = await open_confirmation(app, dialect.browser_url(started))
+    decisions = ["approve", "deny"] * 8
+    responses = await asyncio.gather(*(decide_on(app.http, confirm, d) for d in decisions))
+    settled = [d for d, r in zip(decisions, responses) if r.status_code == 200]
+    assert len(settled) == 1, [r.status_code for r in responses]
+    assert all(r.status_code == 409 for r in responses if r.status_code != 200)
+    answer = await poll(app, dialect, dialect.code_of(started))
+    if settled[0] == "approve":
+        assert answer.status_code == 200, answer.text
+    else:
+        assert_oauth_error(answer, 400, "access_denied")

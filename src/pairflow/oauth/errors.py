@@ -89,6 +89,11 @@ class InvalidToken(OAuthError):
         )
 
 
+class ServerError(OAuthError):
+    error = "server_error"
+    status_code = 500
+
+
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status_code = 503

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pairflow import runtime as assembly
 from pairflow.config import Settings
-from pairflow.oauth.errors import OAuthError, TemporarilyUnavailable
+from pairflow.oauth.errors import OAuthError, ServerError, TemporarilyUnavailable
 from pairflow.store import StoreUnavailable
 from pairflow.web import api, pages
 from pairflow.web.responses import error_response
@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> Starlette:
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if api.is_api_path(request.url.path):
-            return error_response(OAuthError("The server hit an unexpected error.", status_code=500))
+            return error_response(ServerError("The server hit an unexpected error; it has been logged."))
         return pages.message(request, "Something went wrong", "Please try again in a moment.", 500)
 
     app = Starlette(

@@ -163,6 +163,8 @@ async def device(request: Request) -> Response:
     runtime = runtime_of(request)
     keys = _attempt_keys(request)
     if request.method == "POST":
+        if runtime.user_code_attempts.locked(*keys):  # the lock holds for the decision form too
+            return render(request, "device.html", 429, error=LOCKED, typed="")
         form = await request.form()
         user_code = normalise_user_code(str(form.get("user_code") or ""))
         grant = await device_flow.find(runtime.server, user_code=user_code) if user_code else None

@@ -24,6 +24,14 @@ function parseArgs(argv) {
   return { issuer, clientId, clientSecret, scope }
 }
 
+function plain(value) {
+  try {
+    return JSON.parse(JSON.stringify(value ?? null))
+  } catch {
+    return String(value)
+  }
+}
+
 function emit(event, body) {
   process.stdout.write(JSON.stringify({ event, ...body }) + '\n')
 }
@@ -46,8 +54,10 @@ try {
     name: error?.name,
     message: error?.message,
     code: error?.code,
+    status: error?.status,
     error: error?.error,
     error_description: error?.error_description,
+    cause: plain(error?.cause),
   })
   process.exit(1)
 }
