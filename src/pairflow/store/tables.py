@@ -70,7 +70,9 @@ device_grants = Table(
     Column("org_id", String(36)),
     Column("decided_at", Float),
     Column("redeemed_at", Float),
-    Column("token_jti", String(36)),  # the access token it was redeemed for
+    # Set by the last accepted poll (so a poller knows it was not slowed down) and, on
+    # redemption, by the winner: the jti of the access token the grant was redeemed for.
+    Column("token_jti", String(36)),
     Column("requester_ip", String(64), nullable=False),
     Column("requester_agent", String(300), nullable=False),
 )
