@@ -138,7 +138,8 @@ class TcpProxy:
     """A loopback TCP relay in its own thread and event loop, that can be cut and restored.
 
     Cut: the listening socket closes (new connections are refused) and every relayed
-    connection is aborted. Restore: listen again on the same port.
+    connection is aborted. Restore: listen again on the same port. Stall: connections stay
+    open but no byte moves (a network partition); resume lets the held bytes through.
     """
 
     def __init__(self, target_host: str, target_port: int, port: int) -> None:
@@ -150,6 +151,8 @@ class TcpProxy:
         self.server: asyncio.AbstractServer | None = None
         self.transports: set[asyncio.BaseTransport] = set()
         self.is_cut = True
+        self.flowing = asyncio.Event()
+        self.loop.call_soon_threadsafe(self.flowing.set)
 
     def url_for(self, database_url: str) -> str:
         return make_url(database_url).set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
@@ -162,6 +165,12 @@ class TcpProxy:
 
     def cut(self) -> None:
         self._call(self._cut())
+
+    def stall(self) -> None:
+        self.loop.call_soon_threadsafe(self.flowing.clear)
+
+    def resume(self) -> None:
+        self.loop.call_soon_threadsafe(self.flowing.set)
 
     def close(self) -> None:
         try:
@@ -176,6 +185,7 @@ class TcpProxy:
 
     async def _cut(self) -> None:
         self.is_cut = True
+        self.flowing.set()
         if self.server is not None:
             self.server.close()
         for transport in list(self.transports):
@@ -201,6 +211,7 @@ class TcpProxy:
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             try:
                 while data := await source.read(65536):
+                    await self.flowing.wait()
                     sink.write(data)
                     await sink.drain()
             except (OSError, ConnectionError):

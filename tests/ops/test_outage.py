@@ -4,6 +4,7 @@ stays up, and once the proxy is restored the same process serves again."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,5 +84,35 @@ async def test_database_outage_degrades_and_recovers_without_restart(tmp_path: P
                 assert approved(await browser.approve(server.url, code))
                 token = await redeem(http, server.url, creds, code)
                 assert token.status_code == 200, token.text
+    finally:
+        stop_server(server)
+
+
+async def test_stalled_database_link_gives_503_within_bounds_then_recovers(tmp_path: Path, pg_url: str, proxy: TcpProxy) -> None:
+    """A partition (connections open, nothing moves) must not hang requests forever."""
+    server = start_server(tmp_path / "data", proxy.url_for(pg_url))
+    try:
+        creds = await seed(pg_url)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(40.0)) as http:
+            assert (await http.get(f"{server.url}/healthz")).status_code == 200
+            proxy.stall()
+            started = time.monotonic()
+            health, paired = await asyncio.gather(
+                http.get(f"{server.url}/healthz"),
+                http.post(f"{server.url}/oauth/pair", headers=creds.basic(), data={"mode": "device"}),
+            )
+            assert_unavailable_json(health)
+            assert_unavailable_json(paired)
+            assert time.monotonic() - started < 30
+            assert server.process.poll() is None
+
+            proxy.resume()
+
+            async def healthy() -> bool:
+                return (await http.get(f"{server.url}/healthz")).status_code == 200
+
+            await wait_until(healthy, 30, "the server to reach its database again")
+            code = await pair(http, server.url, creds)
+            assert (await redeem(http, server.url, creds, code)).json()["error"] == "authorization_pending"
     finally:
         stop_server(server)
