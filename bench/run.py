@@ -106,6 +106,15 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def core_busy(core: int) -> float:
+    """Busy seconds of one CPU core (all processes), from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            v = [int(x) for x in line.split()[1:]]
+            return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+    return 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -114,13 +123,26 @@ def cpu_seconds(pid: int) -> float:
 # ----------------------------------------------------------------------------- wrk
 
 
-def wrk(script: str, url: str, seconds: float, env: dict[str, str] | None = None, headers: list[str] = ()) -> dict[str, int]:
+SERVER_PID: list[int] = []  # the pairflow server, when one runs: wrk phases note its CPU share
+PHASE_NOTES: list[str] = []
+OTHERS: list[float] = []  # share of the server core taken by processes that are not ours, per phase
+
+
+def wrk(script: str, url: str, seconds: float, env: dict[str, str] | None = None, headers: list[str] = (),
+        label: str | None = None) -> dict[str, int]:
     cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
            "-s", str(BENCH / "lua" / script)]
     for h in headers:
         cmd += ["-H", h]
     full_env = {**os.environ, "BENCH_LUA": str(BENCH / "lua"), "BENCH_THREADS": str(WRK_THREADS), **(env or {})}
+    cpu0, busy0, t0 = (cpu_seconds(SERVER_PID[0]) if SERVER_PID else 0.0), core_busy(SERVER_CORE), time.monotonic()
     out = subprocess.run(cmd + [url], env=full_env, capture_output=True, text=True, timeout=seconds + 60)
+    if label:
+        wall = time.monotonic() - t0
+        ours = (cpu_seconds(SERVER_PID[0]) - cpu0) if SERVER_PID else 0.0
+        others = max(0.0, core_busy(SERVER_CORE) - busy0 - ours) / wall
+        PHASE_NOTES.append(f"{label} {ours / wall:.0%}" + f" (other processes {others:.0%})")
+        OTHERS.append(others)
     line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH ")), None)
     if line is None:
         sys.exit(f"wrk failed:\n{out.stdout}\n{out.stderr}")
@@ -139,6 +161,14 @@ class Conn:
         self.writer: asyncio.StreamWriter | None = None
 
     async def call(self, data: bytes) -> tuple[int, bytes]:
+        try:
+            return await self._call(data)
+        except (asyncio.IncompleteReadError, ConnectionError):  # the server closed an idle keep-alive connection
+            self.close()
+            self.writer = None
+            return await self._call(data)
+
+    async def _call(self, data: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
@@ -223,10 +253,12 @@ def measure_hello(ctx: Ctx) -> None:
     port = free_port()
     proc = spawn(["taskset", "-c", str(SERVER_CORE), PY, str(BENCH / "hello.py"), "--port", str(port)])
     wait_http(port, "/", proc)
+    SERVER_PID[:] = [proc.pid]
     wrk("get.lua", f"http://127.0.0.1:{port}/", 1)  # warm-up
-    r = wrk("get.lua", f"http://127.0.0.1:{port}/", ctx.seconds(10, 3))
+    r = wrk("get.lua", f"http://127.0.0.1:{port}/", ctx.seconds(10, 3), label="hello-world")
     ctx.results["hello"] = r["ok"] / (r["duration_us"] / 1e6)
     log(f"hello-world: {ctx.results['hello']:.0f} req/s")
+    SERVER_PID.clear()
     stop(proc)
 
 
@@ -272,6 +304,7 @@ def seed_and_start(ctx: Ctx) -> None:
         stdout=subprocess.DEVNULL, stderr=open(logfile, "w"),
     )
     wait_http(ctx.port, "/healthz", ctx.server, logfile)
+    SERVER_PID[:] = [ctx.server.pid]
     log(f"pairflow serving on {ctx.url} (pid {ctx.server.pid})")
 
 
@@ -297,7 +330,7 @@ def phase_pairs(ctx: Ctx) -> list[str]:
     wrk("pair.lua", f"{ctx.url}/oauth/pair", 1, {**env, "BENCH_OUT": str(ctx.tmp / "warm")})  # warm-up
     secs = ctx.seconds(10, 3)
     prof = profiled(ctx, "pair", secs - 1)
-    r = wrk("pair.lua", f"{ctx.url}/oauth/pair", secs, env)
+    r = wrk("pair.lua", f"{ctx.url}/oauth/pair", secs, env, label="pairs")
     finish_profile(prof)
     ctx.results["pairs"] = r["ok"] / (r["duration_us"] / 1e6)
     ctx.results["pairs_lat"] = (r["p50_us"], r["p99_us"])
@@ -324,7 +357,7 @@ def phase_tokens(ctx: Ctx, codes: list[str], extra: list[str]) -> None:
     path.write_text("\n".join(codes) + "\n")
     cap = ctx.seconds(30, 8)
     prof = profiled(ctx, "token", min(cap, len(codes) / 400))
-    r = wrk("redeem.lua", f"{ctx.url}/oauth/access_token", cap, {"BENCH_BASIC": ctx.basic, "BENCH_CODES": str(path)})
+    r = wrk("redeem.lua", f"{ctx.url}/oauth/access_token", cap, {"BENCH_BASIC": ctx.basic, "BENCH_CODES": str(path)}, label="tokens")
     finish_profile(prof)
     elapsed = r["elapsed_ns"] / 1e9 if "elapsed_ns" in r else r["duration_us"] / 1e6
     ctx.results["tokens"] = r["ok"] / elapsed
@@ -338,7 +371,7 @@ def phase_pending(ctx: Ctx, codes: list[str]) -> None:
     path.write_text("\n".join(codes) + "\n")
     secs = ctx.seconds(10, 3)
     prof = profiled(ctx, "poll", secs - 1)
-    r = wrk("poll.lua", f"{ctx.url}/oauth/access_token", secs, {"BENCH_BASIC": ctx.basic, "BENCH_CODES": str(path)})
+    r = wrk("poll.lua", f"{ctx.url}/oauth/access_token", secs, {"BENCH_BASIC": ctx.basic, "BENCH_CODES": str(path)}, label="polls")
     finish_profile(prof)
     d = r["duration_us"] / 1e6
     ctx.results["polls"] = r["pending"] / d
@@ -358,7 +391,7 @@ def phase_refresh_and_me(ctx: Ctx, grants: list[dict[str, Any]]) -> None:
     path.write_text("\n".join(g["refresh_token"] for g in grants) + "\n")
     secs = ctx.seconds(10, 3)
     prof = profiled(ctx, "refresh", secs - 1)
-    r = wrk("refresh.lua", f"{ctx.url}/oauth/access_token", secs, {"BENCH_BASIC": ctx.basic, "BENCH_CODES": str(path)})
+    r = wrk("refresh.lua", f"{ctx.url}/oauth/access_token", secs, {"BENCH_BASIC": ctx.basic, "BENCH_CODES": str(path)}, label="refresh")
     finish_profile(prof)
     ctx.results["refresh"] = r["ok"] / (r["duration_us"] / 1e6)
     ctx.results["refresh_lat"] = (r["p50_us"], r["p99_us"])
@@ -366,7 +399,7 @@ def phase_refresh_and_me(ctx: Ctx, grants: list[dict[str, Any]]) -> None:
     log(f"refreshes: {ctx.results['refresh']:.0f}/s (failed {r['other']}, starved {r.get('starved', 0)})")
 
     prof = profiled(ctx, "me", secs - 1)
-    r = wrk("get.lua", f"{ctx.url}/api/me", secs, headers=[f"Authorization: Bearer {grants[0]['access_token']}"])
+    r = wrk("get.lua", f"{ctx.url}/api/me", secs, headers=[f"Authorization: Bearer {grants[0]['access_token']}"], label="/api/me")
     finish_profile(prof)
     ctx.results["me"] = r["ok"] / (r["duration_us"] / 1e6)
     ctx.results["me_lat"] = (r["p50_us"], r["p99_us"])
@@ -391,7 +424,12 @@ class Approver:
 
     async def approve(self, code: str) -> float:
         """Approve one code; returns perf_counter() when the approving POST returned."""
-        page = await self.http.get("/oauth/authorize/pairing/", params={"pairing_code": code})
+        import httpx
+
+        try:
+            page = await self.http.get("/oauth/authorize/pairing/", params={"pairing_code": code})
+        except (httpx.ReadError, httpx.RemoteProtocolError):  # an idle keep-alive connection the server closed
+            page = await self.http.get("/oauth/authorize/pairing/", params={"pairing_code": code})
         r = await self.http.post("/oauth/authorize/pairing/", data={"csrf": csrf(page.text), "pairing_code": code, "decision": "approve"})
         returned = time.perf_counter()
         assert r.status_code == 200, (r.status_code, r.text[:300])
@@ -442,12 +480,12 @@ async def phase_wait(ctx: Ctx, codes: list[str]) -> None:
             await asyncio.sleep(1)
         failures.append("still pending")
 
-    approver = Approver(ctx)
-    await approver.sign_in()
     tasks = [asyncio.create_task(device(c)) for c in codes]
     while sent < len(codes):
         await asyncio.sleep(0.05)
     await asyncio.sleep(1.0)  # the last requests reach the server and are held
+    approver = Approver(ctx)
+    await approver.sign_in()
     returned = {}
     for code in codes:
         returned[code] = await approver.approve(code)
@@ -510,10 +548,16 @@ async def phase_many(ctx: Ctx, codes: list[str], seconds: float, period: float =
     lat: list[float] = []
     kinds = {"pending": 0, "slow_down": 0, "other": 0}
 
+    dropped = 0
+
     async def worker() -> None:
+        nonlocal dropped
         conn = Conn(ctx.port)
         while (item := await queue.get()) is not None:
             due, data = item
+            if time.perf_counter() > hard_stop:  # the server fell behind: do not run on for minutes
+                dropped += 1
+                continue
             status, body = await conn.call(data)
             lat.append(time.perf_counter() - due)
             kind = "pending" if b"authorization_pending" in body else "slow_down" if b"slow_down" in body else "other"
@@ -531,6 +575,7 @@ async def phase_many(ctx: Ctx, codes: list[str], seconds: float, period: float =
     cpu0 = cpu_seconds(pid)
     start = time.perf_counter() + 0.5
     rounds = int(seconds / period)
+    hard_stop = start + rounds * period + 5
     prof = profiled(ctx, "many", seconds - 1)
     for r in range(rounds):
         for phase, i in phases:
@@ -548,10 +593,10 @@ async def phase_many(ctx: Ctx, codes: list[str], seconds: float, period: float =
     cpu = (cpu_seconds(pid) - cpu0) / wall
     ctx.results["many"] = dict(devices=len(codes), polls=len(lat), rate=len(lat) / wall, p50=pct(lat, 50) * 1000,
                                p99=pct(lat, 99) * 1000, hwm=mem["VmHWM"] / 1024, rss=mem["VmRSS"] / 1024, cpu=cpu,
-                               hwm_reset=hwm_reset, **kinds)
+                               hwm_reset=hwm_reset, dropped=dropped, **kinds)
     m = ctx.results["many"]
     log(f"{len(codes)} devices: {m['rate']:.0f} polls/s, p50 {m['p50']:.1f} ms p99 {m['p99']:.1f} ms, "
-        f"server peak {m['hwm']:.0f} MB, CPU {cpu:.0%}, {kinds}")
+        f"server peak {m['hwm']:.0f} MB, CPU {cpu:.0%}, {kinds}, not sent (server behind) {dropped}")
 
 
 # ----------------------------------------------------------------------------- report
@@ -599,10 +644,15 @@ def table(ctx: Ctx) -> str:
         f"Non-200/unexpected answers: pairs {r['pairs_other']}, polls {r['polls_other']}, tokens {r['tokens_other']}, "
         f"refresh {r['refresh_other']}, /api/me {r['me_other']}; Prefer: wait {w[3]} tokens arrived before the approve POST "
         f"returned (counted as 0 ms), {w[4]} failures; {m['devices']:,}-device phase answers: pending {m['pending']:,}, "
-        f"slow_down {m['slow_down']:,}, other {m['other']:,}.",
+        f"slow_down {m['slow_down']:,}, other {m['other']:,}, not sent because the server fell >5 s behind {m['dropped']:,}.",
+        f"CPU share of core {SERVER_CORE} during the wrk phases (core 0): {', '.join(PHASE_NOTES)}. "
+        f"SQLite WAL file at the end: {r.get('wal_mb', 0):.0f} MB (database file {r.get('db_mb', 0):.0f} MB).",
         f"Server started with --poll-interval {POLL_INTERVAL} --code-ttl {CODE_TTL} (so 1 s pending polls are on time); "
         f"database: {'SQLite (default, temp data dir)' if not ctx.database else redact(ctx.database)}.",
     ]
+    if OTHERS and max(OTHERS) > 0.05:
+        notes.append(f"**Warning: the machine was not quiet**: other processes took up to {max(OTHERS):.0%} of core {SERVER_CORE} "
+                     f"during a phase (load average {os.getloadavg()[0]:.1f}); rerun on an idle machine before trusting small differences.")
     return "\n".join(lines + notes)
 
 
@@ -624,6 +674,12 @@ def machine_notes() -> str:
             f"{wrk_v}, uvicorn with {' + '.join(mods) or 'asyncio + h11'}; server pinned to core {SERVER_CORE}, load to core {LOAD_CORE}.")
 
 
+def code_version() -> str:
+    run = lambda *a: subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
+    dirty = run("status", "--porcelain", "--", "src")
+    return run("rev-parse", "--short", "HEAD") + (" with uncommitted changes in src/" if dirty else "")
+
+
 def record(ctx: Ctx, text: str, argv: list[str]) -> None:
     path = BENCH / "RESULTS.md"
     kind = "PostgreSQL" if ctx.database else "SQLite"
@@ -632,6 +688,7 @@ def record(ctx: Ctx, text: str, argv: list[str]) -> None:
         title, "",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}  ",
         f"Machine: {machine_notes()}  ",
+        f"Code: {code_version()}  ",
         f"Command: `.venv/bin/python bench/run.py {' '.join(redact(a) for a in argv)}`", "",
         text, "",
     ])
@@ -666,8 +723,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pairflow-bench-") as tmp:
         ctx = Ctx(quick=args.quick, database=args.database, tmp=Path(tmp), profile=args.profile and args.profile.resolve())
         q = args.quick
-        n_tokens, n_refresh = (600, 2 * WRK_CONNS) if q else (6000, 2 * WRK_CONNS)
-        n_pool, n_wait, n_plain, n_many = (2000, 200, 200, 2000) if q else (10000, 1000, 1000, 10000)
+        n_tokens, n_refresh = (600, 2 * WRK_CONNS) if q else (2000, 2 * WRK_CONNS)
+        n_pool, n_wait, n_plain, n_many = (2000, 200, 200, 2000) if q else (5000, 1000, 1000, 10000)
         many_seconds = 10 if q else 30
 
         measure_hello(ctx)
@@ -694,6 +751,10 @@ def main() -> None:
         arun(phase_wait(ctx, wait_codes))
         arun(phase_plain(ctx, plain_codes))
         arun(phase_many(ctx, many_codes, many_seconds))
+        wal = ctx.tmp / "data" / "pairflow.db-wal"
+        ctx.results["wal_mb"] = wal.stat().st_size / 2**20 if wal.exists() else 0
+        db = ctx.tmp / "data" / "pairflow.db"
+        ctx.results["db_mb"] = db.stat().st_size / 2**20 if db.exists() else 0
         stop(ctx.server)
 
         text = table(ctx)

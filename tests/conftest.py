@@ -16,9 +16,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -31,6 +33,7 @@ from pairflow.web.runtime import Runtime
 
 PG_ADMIN_URL = os.environ.get("PAIRFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct horse battery"
+T = TypeVar("T")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,15 +41,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="database to run the suite against")
 
 
+def run_async(coroutine_function: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion from synchronous code, on its own thread.
+
+    A thread, because Playwright's sync API keeps an event loop running in the main thread
+    during the browser tests, and ``asyncio.run`` refuses to start inside one.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(coroutine_function())).result()
+
+
 def _pg_available() -> bool:
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
+        await conn.close()
+
     try:
-        import asyncpg  # noqa: F401
-
-        async def probe() -> None:
-            conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
-            await conn.close()
-
-        asyncio.run(probe())
+        run_async(probe)
         return True
     except Exception:
         return False
@@ -74,24 +87,27 @@ def postgres_admin_url() -> str:
     return PG_ADMIN_URL
 
 
-def create_pg_database(admin_url: str) -> tuple[str, callable]:
+def create_pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:
     """A fresh, empty PostgreSQL database; returns its asyncpg URL and a function that drops it."""
     import asyncpg
 
     name = f"pairflow_test_{uuid.uuid4().hex[:12]}"
 
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
+    def run(sql: str) -> None:
+        async def execute() -> None:
+            conn = await asyncpg.connect(admin_url)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
 
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+        run_async(execute)
+
+    run(f'CREATE DATABASE "{name}"')
     base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
 
     def drop() -> None:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return f"{base}/{name}", drop
 

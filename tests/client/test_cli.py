@@ -13,8 +13,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import (
+    Recorded,
+    Reply,
+    ScriptedServer,
+    error,
+    ok,
+    pending,
+    seed,
+    token_body,
+)
 
-from conftest import ScriptedServer, error, ok, pending, seed, token_body, Recorded, Reply
 from pairflow.cli import main
 from pairflow.client import FileStore
 
@@ -93,7 +102,7 @@ def test_standard_flow_shows_the_user_code(live_server: ScriptedServer) -> None:
     result = run(*login_args(live_server))
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
-    assert complete in lines and lines.index(complete) < next(i for i, l in enumerate(lines) if "WXYZ-1234" in l and l != complete)
+    assert complete in lines and lines.index(complete) < next(i for i, line in enumerate(lines) if "WXYZ-1234" in line and line != complete)
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,20 @@ import base64
 from typing import Any
 
 import pytest
+from conftest import (
+    CREDENTIALS,
+    FakeClock,
+    Recorded,
+    Reply,
+    ScriptedServer,
+    dropped,
+    error,
+    html,
+    ok,
+    pending,
+    token_body,
+)
 
-from conftest import CREDENTIALS, FakeClock, Recorded, Reply, ScriptedServer, dropped, error, html, ok, pending, token_body
 from pairflow.client import (
     AnswerLost,
     AsyncDeviceClient,

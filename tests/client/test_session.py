@@ -8,9 +8,28 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import (
+    CREDENTIALS,
+    FakeClock,
+    Recorded,
+    Reply,
+    ScriptedServer,
+    dropped,
+    error,
+    ok,
+    seed,
+    token_body,
+)
 
-from conftest import CREDENTIALS, FakeClock, Recorded, Reply, ScriptedServer, dropped, error, ok, seed, token_body
-from pairflow.client import AnswerLostError, BearerAuth, FileStore, NotSignedIn, Session, Tokens, open_store
+from pairflow.client import (
+    AnswerLostError,
+    BearerAuth,
+    FileStore,
+    NotSignedIn,
+    Session,
+    Tokens,
+    open_store,
+)
 
 TOKEN = "/oauth/access_token"
 

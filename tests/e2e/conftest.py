@@ -29,8 +29,13 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-import tests.conftest as root
-from tests.conftest import PG_ADMIN_URL, LiveServer, start_server, stop_server
+from tests.conftest import (
+    PG_ADMIN_URL,
+    LiveServer,
+    create_pg_database,
+    start_server,
+    stop_server,
+)
 
 CHROMIUM = os.environ.get("PAIRFLOW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -41,49 +46,13 @@ PASSWORD = "correct horse battery staple"
 SHARED_POLL_INTERVAL = 1  # seconds; the third-party clients must honour what the server says, not assume 5
 
 
-# PostgreSQL helpers, off the main thread
-#
-# Playwright's sync API keeps an asyncio loop running in the main thread, and the root
-# conftest's PostgreSQL helpers call asyncio.run(), which refuses to run inside one. These
-# overrides run them on a short-lived thread instead, so --db=postgres works next to Chromium.
-
-
-def off_main_thread(function: Callable[..., Any], *args: Any) -> Any:
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(function, *args).result()
-
-
-def create_pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:
-    url, drop = off_main_thread(root.create_pg_database, admin_url)
-    return url, lambda: off_main_thread(drop)
-
-
-@pytest.fixture(scope="session")
-def db_kind(request: pytest.FixtureRequest) -> str:
-    kind = request.config.getoption("--db")
-    if kind == "postgres" and not off_main_thread(root._pg_available):
-        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must have it)", pytrace=False)
-        pytest.skip(message + "; start it or run with --db=sqlite")
-    return kind
-
-
-@pytest.fixture
-def database_url(db_kind: str) -> Iterator[str | None]:
-    if db_kind == "sqlite":
-        yield None
-        return
-    url, drop = create_pg_database(PG_ADMIN_URL)
-    yield url
-    drop()
-
-
 # Browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Chromium for the e2e package only: Playwright's sync API keeps an asyncio loop running in the
+    main thread while it is open, which would break the async tests that run after this package."""
     if not Path(CHROMIUM).exists():
         message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("CI"):

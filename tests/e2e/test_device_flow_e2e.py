@@ -11,13 +11,19 @@ import json
 import re
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import authlib.deprecate  # noqa: F401  its import adds an "always" filter, which ours must come after
 import pytest
-from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 from playwright.sync_api import expect
+
+with warnings.catch_warnings():
+    # Authlib 1.9 prefers the `httpx2` package and warns when it falls back to httpx, which it supports.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 
 from tests.conftest import LiveServer
 from tests.e2e.conftest import (

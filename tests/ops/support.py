@@ -198,7 +198,7 @@ class TcpProxy:
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.target), 5)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             writer.transport.abort()
             return
         pair_ = {writer.transport, up_writer.transport}

@@ -12,7 +12,16 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, start_server, stop_server
-from tests.ops.support import Browser, approved, pair, query, redeem, refresh, resolved_url, seed
+from tests.ops.support import (
+    Browser,
+    approved,
+    pair,
+    query,
+    redeem,
+    refresh,
+    resolved_url,
+    seed,
+)
 
 N = 50
 

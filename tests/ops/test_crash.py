@@ -14,7 +14,17 @@ import httpx
 
 from pairflow.oauth.codes import KeyedHasher
 from tests.conftest import start_server, stop_server
-from tests.ops.support import Browser, TIMEOUT, approved, pair, query, redeem, refresh, resolved_url, seed
+from tests.ops.support import (
+    TIMEOUT,
+    Browser,
+    approved,
+    pair,
+    query,
+    redeem,
+    refresh,
+    resolved_url,
+    seed,
+)
 
 N = 40
 KILL_AFTER = N // 3  # answered approvals before the kill

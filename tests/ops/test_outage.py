@@ -15,7 +15,17 @@ import pytest
 from sqlalchemy import make_url
 
 from tests.conftest import create_pg_database, free_port, start_server, stop_server
-from tests.ops.support import Browser, TcpProxy, TIMEOUT, approved, csrf_of, pair, redeem, seed, wait_until
+from tests.ops.support import (
+    TIMEOUT,
+    Browser,
+    TcpProxy,
+    approved,
+    csrf_of,
+    pair,
+    redeem,
+    seed,
+    wait_until,
+)
 
 
 @pytest.fixture

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from tests.conftest import App
-from tests.server.helpers import DEVICE, PAIRING, assert_oauth_error, basic, poll, sign_in_and_approve, start
+from tests.server.helpers import (
+    DEVICE,
+    PAIRING,
+    assert_oauth_error,
+    basic,
+    poll,
+    sign_in_and_approve,
+    start,
+)
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 # curl -d "{ 'scope' :'printing', 'mode':'device' }" from device_code_flow.md: sent as a form.

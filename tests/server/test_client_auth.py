@@ -8,7 +8,15 @@ import time
 from pairflow.oauth.server import DEVICE_GRANT_TYPES
 from pairflow.store import Client
 from tests.conftest import App
-from tests.server.helpers import DEVICE, PAIRING, assert_oauth_error, basic, poll, sign_in_and_approve, start
+from tests.server.helpers import (
+    DEVICE,
+    PAIRING,
+    assert_oauth_error,
+    basic,
+    poll,
+    sign_in_and_approve,
+    start,
+)
 
 # Copied from device_code_flow.md's curl examples: not valid Base64 (an '=' in the middle).
 SPEC_EXAMPLE_AUTHORIZATION = (

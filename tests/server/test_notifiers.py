@@ -7,7 +7,13 @@ import os
 
 import pytest
 
-from pairflow.notify import LocalNotifier, Notifier, PostgresNotifier, RedisNotifier, notifier_for
+from pairflow.notify import (
+    LocalNotifier,
+    Notifier,
+    PostgresNotifier,
+    RedisNotifier,
+    notifier_for,
+)
 
 REDIS_URL = os.environ.get("PAIRFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 from joserfc import jwt
@@ -184,7 +184,7 @@ async def test_confirmation_page_shows_who_asks_for_what_from_where(app: App, di
     agent = "PrinterOS/4.2 <b>firmware</b>"
     response = await app.http.post(dialect.start_path, headers={**app.seed.basic(), "User-Agent": agent}, data={"scope": "printing scanning"})
     started = response.json()
-    requested_at = datetime.fromtimestamp(app.clock(), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    requested_at = datetime.fromtimestamp(app.clock(), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     app.clock.advance(30)
     confirm = await open_confirmation(app, dialect.browser_url(started))
     assert_html(confirm, 200)

@@ -8,7 +8,13 @@ import string
 from urllib.parse import parse_qs, quote, urlsplit
 
 from tests.conftest import App
-from tests.server.helpers import PAIRING, assert_oauth_error, poll, sign_in_and_approve, start
+from tests.server.helpers import (
+    PAIRING,
+    assert_oauth_error,
+    poll,
+    sign_in_and_approve,
+    start,
+)
 
 
 async def test_pair_response_has_the_documented_shape(app: App) -> None:

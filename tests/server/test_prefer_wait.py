@@ -8,7 +8,13 @@ import httpx
 import pytest
 
 from tests.conftest import App
-from tests.server.helpers import Dialect, assert_oauth_error, decide_on, open_confirmation, start
+from tests.server.helpers import (
+    Dialect,
+    assert_oauth_error,
+    decide_on,
+    open_confirmation,
+    start,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -112,7 +112,7 @@ async def test_concurrent_decisions_on_one_code_settle_once(app: App, dialect: D
     confirm = await open_confirmation(app, dialect.browser_url(started))
     decisions = ["approve", "deny"] * 8
     responses = await asyncio.gather(*(decide_on(app.http, confirm, d) for d in decisions))
-    settled = [d for d, r in zip(decisions, responses) if r.status_code == 200]
+    settled = [d for d, r in zip(decisions, responses, strict=True) if r.status_code == 200]
     assert len(settled) == 1, [r.status_code for r in responses]
     assert all(r.status_code == 409 for r in responses if r.status_code != 200)
     answer = await poll(app, dialect, dialect.code_of(started))

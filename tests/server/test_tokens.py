@@ -11,7 +11,15 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from tests.conftest import App
-from tests.server.helpers import DEVICE, Dialect, approved_tokens, assert_oauth_error, basic, refresh, start
+from tests.server.helpers import (
+    DEVICE,
+    Dialect,
+    approved_tokens,
+    assert_oauth_error,
+    basic,
+    refresh,
+    start,
+)
 
 
 def b64url_json(part: str) -> dict:

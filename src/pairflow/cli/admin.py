@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from pairflow import accounts, audit
-from pairflow.cli.options import async_command, database_options, emit, fail, json_option, settings
+from pairflow.cli.options import (
+    async_command,
+    database_options,
+    emit,
+    fail,
+    json_option,
+    settings,
+)
 from pairflow.oauth import device_flow
 from pairflow.oauth.codes import normalise_user_code
 from pairflow.runtime import build_server, keyed_hasher, open_store, prepare_store
@@ -205,7 +212,7 @@ async def audit_log(limit: int, data_dir: Path, database: str | None, as_json: b
     async with opened(data_dir, database) as store:
         events = await store.list_events(limit)
     lines = [
-        f"{datetime.fromtimestamp(e.at, timezone.utc):%Y-%m-%d %H:%M:%S}  {e.event:<22} user={e.user_id or '-'} "
+        f"{datetime.fromtimestamp(e.at, UTC):%Y-%m-%d %H:%M:%S}  {e.event:<22} user={e.user_id or '-'} "
         f"client={e.client_id or '-'} ip={e.ip or '-'} {e.detail}"
         for e in events
     ]

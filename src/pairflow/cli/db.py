@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from pairflow.cli.options import async_command, database_options, fail, settings
 from pairflow.runtime import open_store
-from sqlalchemy.exc import SQLAlchemyError
 from pairflow.store.migrate import current_revision, head_revision, upgrade
 
 

@@ -17,7 +17,12 @@ Typical use::
     httpx.get(url, auth=BearerAuth(session))
 """
 
-from pairflow.client.api import DEFAULT_SERVER, AsyncDeviceClient, DeviceClient, unverified_claims
+from pairflow.client.api import (
+    DEFAULT_SERVER,
+    AsyncDeviceClient,
+    DeviceClient,
+    unverified_claims,
+)
 from pairflow.client.outcomes import (
     AnswerLost,
     AnswerLostError,
@@ -38,7 +43,15 @@ from pairflow.client.outcomes import (
 )
 from pairflow.client.protocol import ServerInfo
 from pairflow.client.session import BearerAuth, Session, remember
-from pairflow.client.storage import Entry, FileStore, KeyringStore, StoreError, TokenStore, default_home, open_store
+from pairflow.client.storage import (
+    Entry,
+    FileStore,
+    KeyringStore,
+    StoreError,
+    TokenStore,
+    default_home,
+    open_store,
+)
 
 __all__ = [
     "DEFAULT_SERVER",

@@ -15,7 +15,13 @@ from typing import Any
 import httpx
 
 from pairflow.client import protocol
-from pairflow.client.outcomes import Credentials, NotSignedIn, OAuthError, PairflowError, Tokens
+from pairflow.client.outcomes import (
+    Credentials,
+    NotSignedIn,
+    OAuthError,
+    PairflowError,
+    Tokens,
+)
 from pairflow.client.protocol import ServerInfo
 from pairflow.client.storage import Entry, TokenStore
 

@@ -220,7 +220,7 @@ class KeyringStore(TokenStore):
     def entries(self) -> list[Entry]:
         found = []
         for server, client_id in self._keys():
-            secret = _with_timeout(lambda: self._keyring.get_password(KEYRING_SERVICE, self._username(server, client_id)))
+            secret = _with_timeout(lambda name=self._username(server, client_id): self._keyring.get_password(KEYRING_SERVICE, name))
             if secret is not None:
                 found.append(Entry.from_json(json.loads(secret)))
         return found

@@ -52,7 +52,7 @@ class LocalNotifier:
         try:
             await asyncio.wait_for(future, timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         finally:
             waiters.discard(future)

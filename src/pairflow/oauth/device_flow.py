@@ -15,7 +15,13 @@ from typing import Any
 
 from pairflow import audit
 from pairflow.oauth.codes import new_device_code, new_pairing_code, new_user_code
-from pairflow.oauth.errors import AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, SlowDown
+from pairflow.oauth.errors import (
+    AccessDenied,
+    AuthorizationPending,
+    ExpiredToken,
+    InvalidGrant,
+    SlowDown,
+)
 from pairflow.oauth.jwt import new_jti
 from pairflow.oauth.request import OAuthRequest
 from pairflow.oauth.server import AuthorizationServer

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pairflow.oauth.codes import KeyedHasher, new_refresh_token
 from pairflow.notify import Notifier
+from pairflow.oauth.codes import KeyedHasher, new_refresh_token
 from pairflow.oauth.jwt import TokenSigner, new_jti
 from pairflow.store import RefreshToken, Store
 

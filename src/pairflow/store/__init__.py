@@ -7,8 +7,9 @@ rotating) is one conditional UPDATE whose result tells whether this caller won.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 
 class StoreUnavailable(Exception):

@@ -22,7 +22,15 @@ from pairflow.store import (
     StoreUnavailable,
     User,
 )
-from pairflow.store.tables import audit_events, clients, device_grants, organisations, refresh_tokens, server_secrets, users
+from pairflow.store.tables import (
+    audit_events,
+    clients,
+    device_grants,
+    organisations,
+    refresh_tokens,
+    server_secrets,
+    users,
+)
 
 R = TypeVar("R")
 SLOW_DOWN_STEP = 5  # seconds added to a code's interval per early poll (RFC 8628 section 3.5)

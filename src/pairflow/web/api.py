@@ -9,11 +9,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from pairflow.oauth.endpoints import device_authorization, introspection, me, metadata, pair, revocation, token
+from pairflow.oauth.endpoints import (
+    device_authorization,
+    introspection,
+    me,
+    metadata,
+    pair,
+    revocation,
+    token,
+)
 from pairflow.oauth.errors import OAuthError
 from pairflow.oauth.request import OAuthRequest, parse_body
 from pairflow.oauth.server import AuthorizationServer
-from pairflow.web.responses import JSONResponse, error_response, json_response, read_body
+from pairflow.web.responses import (
+    JSONResponse,
+    error_response,
+    json_response,
+    read_body,
+)
 from pairflow.web.runtime import runtime_of
 
 Endpoint = Callable[[AuthorizationServer, OAuthRequest], Awaitable[Any]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -16,11 +16,11 @@ from pairflow import accounts, audit
 from pairflow.oauth import device_flow
 from pairflow.oauth.codes import format_user_code, normalise_user_code
 from pairflow.store import DeviceGrant, User
-from pairflow.web.runtime import Runtime, runtime_of
+from pairflow.web.runtime import runtime_of
 from pairflow.web.security import csrf_token, csrf_valid
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-templates.env.filters["when"] = lambda ts: datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+templates.env.filters["when"] = lambda ts: datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 CODE_PROBLEMS = {
     "unknown": ("Code not found", "This link or code is not valid. Start again on your device to get a new one."),

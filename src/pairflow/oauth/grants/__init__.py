@@ -7,7 +7,12 @@ from typing import Any
 
 from pairflow.oauth.grants import device_code, pairing_code, refresh_token
 from pairflow.oauth.request import OAuthRequest
-from pairflow.oauth.server import DEVICE_CODE, PAIRING_CODE, REFRESH_TOKEN, AuthorizationServer
+from pairflow.oauth.server import (
+    DEVICE_CODE,
+    PAIRING_CODE,
+    REFRESH_TOKEN,
+    AuthorizationServer,
+)
 from pairflow.store import Client
 
 GrantHandler = Callable[[AuthorizationServer, Client, OAuthRequest], Awaitable[dict[str, Any]]]
