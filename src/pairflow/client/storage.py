@@ -7,6 +7,7 @@ file lock next to the data, which the refresh logic also holds across read, requ
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -220,7 +221,8 @@ class KeyringStore(TokenStore):
     def entries(self) -> list[Entry]:
         found = []
         for server, client_id in self._keys():
-            secret = _with_timeout(lambda name=self._username(server, client_id): self._keyring.get_password(KEYRING_SERVICE, name))
+            name = self._username(server, client_id)
+            secret = _with_timeout(functools.partial(self._keyring.get_password, KEYRING_SERVICE, name))
             if secret is not None:
                 found.append(Entry.from_json(json.loads(secret)))
         return found
