@@ -227,7 +227,8 @@ def start_server(data_dir: Path, database_url: str | None, port: int | None = No
         if process.poll() is not None:
             raise RuntimeError(f"pairflow serve exited: {log.read_text()}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            # Our process must still be alive: another server may have taken the port meanwhile.
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and process.poll() is None:
                 return LiveServer(url, env, process, log)
         except httpx.HTTPError:
             time.sleep(0.1)

@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import platform
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
+from pairflow import __version__
 from pairflow.client import protocol
 from pairflow.client.outcomes import Cancelled, Credentials, Outcome, Pending, Tokens
 from pairflow.client.protocol import ServerInfo
 
 DEFAULT_SERVER = "https://account.ezeep.com"
 DEFAULT_TIMEOUT = 15.0
+
+# Shown to the person on the approval page, so it should say what is asking.
+USER_AGENT = f"pairflow/{__version__} ({platform.system()}; Python {platform.python_version()})"
 
 
 class _DeviceClientBase:
@@ -88,7 +93,7 @@ class DeviceClient(_DeviceClientBase):
     ) -> None:
         super().__init__(server, credentials, **settings)
         self._owns_http = http is None
-        self.http = http or httpx.Client(timeout=self.timeout)
+        self.http = http or httpx.Client(timeout=self.timeout, headers={"User-Agent": USER_AGENT})
         self.sleep = sleep
 
     def __enter__(self) -> DeviceClient:
@@ -150,7 +155,7 @@ class AsyncDeviceClient(_DeviceClientBase):
     ) -> None:
         super().__init__(server, credentials, **settings)
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient(timeout=self.timeout)
+        self.http = http or httpx.AsyncClient(timeout=self.timeout, headers={"User-Agent": USER_AGENT})
         self.sleep = sleep
 
     async def __aenter__(self) -> AsyncDeviceClient:

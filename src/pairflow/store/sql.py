@@ -34,6 +34,9 @@ from pairflow.store.tables import (
 
 R = TypeVar("R")
 SLOW_DOWN_STEP = 5  # seconds added to a code's interval per early poll (RFC 8628 section 3.5)
+# A poll this much early still counts as on time: network jitter must not punish a client
+# that sends at a steady interval.
+POLL_LEEWAY = 0.5
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -200,7 +203,7 @@ class SqlStore:
         """
         g = device_grants.c
         alive = g.expires_at > now
-        on_time = or_(g.last_polled_at.is_(None), g.last_polled_at + g.interval <= now)
+        on_time = or_(g.last_polled_at.is_(None), g.last_polled_at + g.interval <= now + POLL_LEEWAY)
         redeemable = and_(g.state == "approved", alive)
         too_early = and_(g.state == "pending", alive, not_(on_time))
         statement = (
