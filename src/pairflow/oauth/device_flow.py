@@ -110,16 +110,19 @@ async def poll(server: AuthorizationServer, client: Client, kind: str, code: str
     now = server.clock()
     jti = new_jti()
     code_hash = server.hash(code)
-    grant = await server.store.poll_grant(kind, code_hash, client.client_id, jti=jti, now=now)
+    refresh_token, stored_refresh = server.new_refresh_token()  # kept only if this poll redeems
+    grant = await server.store.poll_grant(kind, code_hash, client.client_id, jti=jti, now=now, refresh_token=stored_refresh)
     if grant is None:
         raise InvalidGrant("Unknown code, or the code was issued to another client.")
     slowed = grant.state == "pending" and grant.token_jti != jti  # the update did not accept this poll: too early
     if wait > 0 and grant.state == "pending" and not slowed and grant.expires_at > now:
         grant = await _hold(server, grant, deadline=min(now + wait, grant.expires_at))
         if grant.state == "approved":  # redeem it with the same atomic update
-            grant = await server.store.poll_grant(kind, code_hash, client.client_id, jti=jti, now=server.clock()) or grant
+            grant = await server.store.poll_grant(
+                kind, code_hash, client.client_id, jti=jti, now=server.clock(), refresh_token=stored_refresh
+            ) or grant
         now = server.clock()
-    return await _answer(server, client, grant, jti, now, slowed=slowed)
+    return _answer(server, client, grant, jti, refresh_token, now, slowed=slowed)
 
 
 async def _hold(server: AuthorizationServer, grant: DeviceGrant, deadline: float) -> DeviceGrant:
@@ -134,15 +137,16 @@ async def _hold(server: AuthorizationServer, grant: DeviceGrant, deadline: float
             return grant
 
 
-async def _answer(
-    server: AuthorizationServer, client: Client, grant: DeviceGrant, jti: str, now: float, *, slowed: bool
+def _answer(
+    server: AuthorizationServer, client: Client, grant: DeviceGrant, jti: str, refresh_token: str, now: float, *, slowed: bool
 ) -> dict[str, Any]:
     if grant.state == "redeemed":
         if grant.token_jti != jti:
             raise InvalidGrant("This code has already been exchanged for tokens; codes are single-use.")
         assert grant.user_id is not None and grant.org_id is not None
-        return await server.issue_tokens(
-            client_id=client.client_id, user_id=grant.user_id, org_id=grant.org_id, scope=grant.scope, jti=jti
+        return server.token_response(
+            client_id=client.client_id, user_id=grant.user_id, org_id=grant.org_id, scope=grant.scope, jti=jti,
+            refresh_token=refresh_token,
         )
     if grant.state == "denied":
         raise AccessDenied("The user denied the request.")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
-
-from pairflow.oauth.codes import random_string
 
 ALGORITHM = "RS256"
 
@@ -54,4 +53,4 @@ class TokenSigner:
 
 
 def new_jti() -> str:
-    return random_string(22)
+    return secrets.token_urlsafe(16)

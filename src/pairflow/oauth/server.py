@@ -7,15 +7,14 @@ functions that take this object; the web layer builds one at start-up.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pairflow.notify import Notifier
 from pairflow.oauth.codes import KeyedHasher, new_refresh_token
-from pairflow.oauth.jwt import TokenSigner, new_jti
-from pairflow.store import RefreshToken, Store
+from pairflow.oauth.jwt import TokenSigner
+from pairflow.store import NewRefreshToken, Store
 
 Clock = Callable[[], float]
 
@@ -34,7 +33,9 @@ class ServerConfig:
     poll_interval: int = 5
     refresh_token_ttl: int = 90 * 24 * 3600
     max_wait: int = 30  # cap on RFC 7240 "Prefer: wait" for held token requests
-    recheck: float = 2.0  # held requests re-read the store this often, in case a notification is lost
+    # Held requests re-read the store this often, in case a notification was lost (or the
+    # decision was made by a process that cannot notify, such as another SQLite worker).
+    recheck: float = 5.0
 
     @property
     def verification_uri(self) -> str:
@@ -58,12 +59,16 @@ class AuthorizationServer:
         self.signer = signer
         self.clock = clock
 
-    async def issue_tokens(
-        self, *, client_id: str, user_id: str, org_id: str, scope: str, jti: str | None = None, family_id: str | None = None
+    def new_refresh_token(self) -> tuple[str, NewRefreshToken]:
+        """A refresh token to hand out, and what the store keeps of it."""
+        token = new_refresh_token()
+        return token, NewRefreshToken(self.hash(token), self.clock() + self.config.refresh_token_ttl)
+
+    def token_response(
+        self, *, client_id: str, user_id: str, org_id: str, scope: str, jti: str, refresh_token: str
     ) -> dict[str, Any]:
-        """A signed access token and a fresh refresh token (RFC 6749 section 5.1)."""
-        now = self.clock()
-        issued_at = int(now)
+        """RFC 6749 section 5.1: a signed access token with the refresh token already stored."""
+        issued_at = int(self.clock())
         claims = {
             "iss": self.config.issuer,
             "iat": issued_at,
@@ -74,23 +79,8 @@ class AuthorizationServer:
             "org": org_id,
             "pty": "dev",
             "client_id": client_id,
-            "jti": jti or new_jti(),
+            "jti": jti,
         }
-        refresh_token = new_refresh_token()
-        await self.store.create_refresh_token(
-            RefreshToken(
-                token_hash=self.hash(refresh_token),
-                family_id=family_id or str(uuid.uuid4()),
-                client_id=client_id,
-                user_id=user_id,
-                org_id=org_id,
-                scope=scope,
-                created_at=now,
-                expires_at=now + self.config.refresh_token_ttl,
-                used_at=None,
-                revoked=False,
-            )
-        )
         return {
             "access_token": self.signer.sign(claims),
             "token_type": "Bearer",

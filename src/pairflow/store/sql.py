@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, case, delete, event, insert, not_, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, event, insert, not_, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -16,6 +18,7 @@ from pairflow.store import (
     Client,
     Conflict,
     DeviceGrant,
+    NewRefreshToken,
     Organisation,
     PairedDevice,
     RefreshToken,
@@ -37,11 +40,65 @@ SLOW_DOWN_STEP = 5  # seconds added to a code's interval per early poll (RFC 862
 # A poll this much early still counts as on time: network jitter must not punish a client
 # that sends at a steady interval.
 POLL_LEEWAY = 0.5
+CLIENT_CACHE_SECONDS = 5.0  # a deleted client may keep working this long in other processes
+
+
+def _param(name: str) -> Any:
+    # Prefixed: SQLAlchemy reserves bare column names for the SET clause.
+    return bindparam(f"p_{name}")
+
+
+def _build_poll_statement() -> Any:
+    """The poll's one UPDATE, built once: hot-path calls only bind values."""
+    g = device_grants.c
+    now = _param("now")
+    alive = g.expires_at > now
+    on_time = or_(g.last_polled_at.is_(None), g.last_polled_at + g.interval <= now + POLL_LEEWAY)
+    redeemable = and_(g.state == "approved", alive)
+    accepted_pending = and_(g.state == "pending", alive, on_time)
+    too_early = and_(g.state == "pending", alive, not_(on_time))
+    return (
+        update(device_grants)
+        .where(g.code_hash == _param("code_hash"), g.kind == _param("kind"), g.client_id == _param("client_id"))
+        .values(
+            state=case((redeemable, "redeemed"), else_=g.state),
+            redeemed_at=case((redeemable, now), else_=g.redeemed_at),
+            token_jti=case((redeemable, _param("jti")), (accepted_pending, _param("jti")), else_=g.token_jti),
+            interval=case((too_early, g.interval + SLOW_DOWN_STEP), else_=g.interval),
+            last_polled_at=case((on_time, now), else_=g.last_polled_at),
+        )
+        .returning(*device_grants.c)
+    )
+
+
+def _build_rotate_statement() -> Any:
+    r = refresh_tokens.c
+    return (
+        update(refresh_tokens)
+        .where(
+            r.token_hash == _param("token_hash"),
+            r.client_id == _param("client_id"),
+            r.used_at.is_(None),
+            r.revoked.is_(False),
+            r.expires_at > _param("now"),
+        )
+        .values(used_at=_param("now"))
+        .returning(*refresh_tokens.c)
+    )
+
+
+POLL_GRANT = _build_poll_statement()
+ROTATE_REFRESH_TOKEN = _build_rotate_statement()
+INSERT_GRANT = insert(device_grants)
+INSERT_REFRESH_TOKEN = insert(refresh_tokens)
+SELECT_CLIENT = select(clients).where(clients.c.client_id == _param("client_id"))
 
 
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One connection per process: SQLite has one writer at a time anyway, and a single
+        # connection queues requests in the pool instead of spinning in busy-timeout retries.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     # Bounded waits: a database that stops answering (network partition) must give 503s, not hung requests.
@@ -64,9 +121,28 @@ def _row(model: type[R], row: Any) -> R:
     return model(**row._mapping)
 
 
+def _refresh_row(
+    token: NewRefreshToken, family_id: str, origin: DeviceGrant | RefreshToken, now: float, scope: str | None = None
+) -> dict[str, Any]:
+    return {
+        "token_hash": token.token_hash,
+        "family_id": family_id,
+        "client_id": origin.client_id,
+        "user_id": origin.user_id,
+        "org_id": origin.org_id,
+        "scope": scope or origin.scope,
+        "created_at": now,
+        "expires_at": token.expires_at,
+        "used_at": None,
+        "revoked": False,
+    }
+
+
 class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Every token request authenticates its client: a short-lived cache saves a query each time.
+        self._clients: dict[str, tuple[float, Client | None]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> SqlStore:
@@ -163,18 +239,30 @@ class SqlStore:
         await self._insert(clients, client)
 
     async def get_client(self, client_id: str) -> Client | None:
-        return await self._one(Client, select(clients).where(clients.c.client_id == client_id))
+        now = time.monotonic()
+        cached = self._clients.get(client_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self._begin() as conn:
+            row = (await conn.execute(SELECT_CLIENT, {"p_client_id": client_id})).first()
+        client = _row(Client, row) if row is not None else None
+        if len(self._clients) > 10_000:  # bound memory under floods of made-up client ids
+            self._clients.clear()
+        self._clients[client_id] = (now + CLIENT_CACHE_SECONDS, client)
+        return client
 
     async def list_clients(self) -> list[Client]:
         return await self._all(Client, select(clients).order_by(clients.c.name))
 
     async def delete_client(self, client_id: str) -> bool:
+        self._clients.pop(client_id, None)
         return await self._count(delete(clients).where(clients.c.client_id == client_id)) == 1
 
     # Device grants
 
     async def create_grant(self, grant: DeviceGrant) -> None:
-        await self._insert(device_grants, grant)
+        async with self._begin() as conn:
+            await conn.execute(INSERT_GRANT, asdict(grant))
 
     async def find_grant(self, *, code_hash: str | None = None, user_code_hash: str | None = None) -> DeviceGrant | None:
         column, value = (device_grants.c.code_hash, code_hash) if code_hash else (device_grants.c.user_code_hash, user_code_hash)
@@ -189,7 +277,9 @@ class SqlStore:
         )
         return await self._count(statement) == 1
 
-    async def poll_grant(self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float) -> DeviceGrant | None:
+    async def poll_grant(
+        self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float, refresh_token: NewRefreshToken
+    ) -> DeviceGrant | None:
         """Record one poll atomically, and redeem the grant if it is approved.
 
         In one UPDATE: an approved, unexpired grant becomes ``redeemed`` with ``token_jti``
@@ -198,48 +288,35 @@ class SqlStore:
         grows ``interval`` (slow_down); an on-time poll moves ``last_polled_at`` to ``now``
         and, on a pending grant, sets ``token_jti`` to this caller's ``jti`` (so the caller
         knows its poll was accepted, even when an earlier poll came at the same instant).
-        Returns the row as it is after the update, or None when no such grant exists for
-        this client.
+        The caller that redeems also stores ``refresh_token`` as a new family, in the same
+        transaction. Returns the row as it is after the update, or None when no such grant
+        exists for this client.
         """
-        g = device_grants.c
-        alive = g.expires_at > now
-        on_time = or_(g.last_polled_at.is_(None), g.last_polled_at + g.interval <= now + POLL_LEEWAY)
-        redeemable = and_(g.state == "approved", alive)
-        too_early = and_(g.state == "pending", alive, not_(on_time))
-        statement = (
-            update(device_grants)
-            .where(g.code_hash == code_hash, g.kind == kind, g.client_id == client_id)
-            .values(
-                state=case((redeemable, "redeemed"), else_=g.state),
-                redeemed_at=case((redeemable, now), else_=g.redeemed_at),
-                token_jti=case((redeemable, jti), (and_(g.state == "pending", alive, on_time), jti), else_=g.token_jti),
-                interval=case((too_early, g.interval + SLOW_DOWN_STEP), else_=g.interval),
-                last_polled_at=case((on_time, now), else_=g.last_polled_at),
-            )
-            .returning(*device_grants.c)
-        )
-        return await self._one(DeviceGrant, statement)
+        params = {"p_code_hash": code_hash, "p_kind": kind, "p_client_id": client_id, "p_jti": jti, "p_now": now}
+        async with self._begin() as conn:
+            row = (await conn.execute(POLL_GRANT, params)).first()
+            if row is None:
+                return None
+            grant = _row(DeviceGrant, row)
+            if grant.state == "redeemed" and grant.token_jti == jti:
+                await conn.execute(INSERT_REFRESH_TOKEN, _refresh_row(refresh_token, str(uuid.uuid4()), grant, now))
+        return grant
 
     # Refresh tokens
 
-    async def create_refresh_token(self, token: RefreshToken) -> None:
-        await self._insert(refresh_tokens, token)
-
-    async def rotate_refresh_token(self, token_hash: str, client_id: str, now: float) -> RefreshToken | None:
-        r = refresh_tokens.c
-        statement = (
-            update(refresh_tokens)
-            .where(
-                r.token_hash == token_hash,
-                r.client_id == client_id,
-                r.used_at.is_(None),
-                r.revoked.is_(False),
-                r.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(*refresh_tokens.c)
-        )
-        return await self._one(RefreshToken, statement)
+    async def rotate_refresh_token(
+        self, token_hash: str, client_id: str, now: float, *, successor: NewRefreshToken, scope: str | None = None
+    ) -> RefreshToken | None:
+        """Spend a refresh token and store its successor (same family; ``scope`` if narrowed)
+        in one transaction. Returns the spent token, or None if it was not usable."""
+        params = {"p_token_hash": token_hash, "p_client_id": client_id, "p_now": now}
+        async with self._begin() as conn:
+            row = (await conn.execute(ROTATE_REFRESH_TOKEN, params)).first()
+            if row is None:
+                return None
+            spent = _row(RefreshToken, row)
+            await conn.execute(INSERT_REFRESH_TOKEN, _refresh_row(successor, spent.family_id, spent, now, scope))
+        return spent
 
     async def find_refresh_token(self, token_hash: str) -> RefreshToken | None:
         return await self._one(RefreshToken, select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash))

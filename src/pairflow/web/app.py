@@ -38,7 +38,7 @@ class LazySessionMiddleware:
         self.sessions: SessionMiddleware | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or api.is_api_path(scope["path"]):  # devices have no sessions
             await self.app(scope, receive, send)
             return
         if self.sessions is None:

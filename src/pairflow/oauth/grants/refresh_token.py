@@ -11,6 +11,7 @@ from typing import Any
 
 from pairflow import audit
 from pairflow.oauth.errors import InvalidGrant
+from pairflow.oauth.jwt import new_jti
 from pairflow.oauth.request import OAuthRequest
 from pairflow.oauth.scopes import narrow_scope
 from pairflow.oauth.server import AuthorizationServer
@@ -20,21 +21,25 @@ from pairflow.store import Client
 async def exchange(server: AuthorizationServer, client: Client, request: OAuthRequest) -> dict[str, Any]:
     token = request.require("refresh_token", "<refresh_token from the last token response>")
     token_hash = server.hash(token)
-    if request.get("scope"):
+    narrowed = None
+    if request.get("scope"):  # checked before the token is spent, so a refused request costs nothing
         known = await server.store.find_refresh_token(token_hash)
         if known is not None and known.client_id == client.client_id:
-            narrow_scope(known.scope, request.get("scope"))  # refuse before spending the token
-    previous = await server.store.rotate_refresh_token(token_hash, client.client_id, server.clock())
+            narrowed = narrow_scope(known.scope, request.get("scope"))
+    refresh_token, successor = server.new_refresh_token()
+    previous = await server.store.rotate_refresh_token(
+        token_hash, client.client_id, server.clock(), successor=successor, scope=narrowed
+    )
     if previous is None:
         await _explain_failure(server, client, token_hash)
     assert previous is not None
-    scope = narrow_scope(previous.scope, request.get("scope"))
-    return await server.issue_tokens(
+    return server.token_response(
         client_id=client.client_id,
         user_id=previous.user_id,
         org_id=previous.org_id,
-        scope=scope,
-        family_id=previous.family_id,
+        scope=narrowed or previous.scope,
+        jti=new_jti(),
+        refresh_token=refresh_token,
     )
 
 
