@@ -22,7 +22,7 @@ end
 
 function response(status, headers, body)
   if body:find('"status":"ok"', 1, true) then return end
-  local token = status == 200 and body:match('"refresh_token":"(%w+)"')
+  local token = status == 200 and body:match('"refresh_token":"([%w_%-]+)"')
   if token then
     bump("ok")
     queue[tail] = token
