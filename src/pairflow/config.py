@@ -41,7 +41,7 @@ class Settings:
         """The database URL; the default is a SQLite file in the data directory."""
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'pairflow.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'pairflow.db').resolve()}"
 
     @property
     def issuer_url(self) -> str:

@@ -17,13 +17,13 @@ from pairflow.store.sql import SqlStore
 def open_store(settings: Settings) -> SqlStore:
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return SqlStore.from_url(settings.resolved_database_url)
+    return SqlStore(settings.resolved_database_url)
 
 
 async def prepare_store(store: SqlStore, settings: Settings) -> None:
     # The embedded SQLite file belongs to this installation alone, so it upgrades itself;
     # a shared database is upgraded on purpose with `pairflow db upgrade`.
-    await prepare(store.engine, auto_upgrade=store.engine.dialect.name == "sqlite")
+    await prepare(store, auto_upgrade=store.dialect == "sqlite")
 
 
 async def keyed_hasher(store: Store) -> KeyedHasher:

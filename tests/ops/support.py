@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from pairflow import accounts
 from pairflow.config import Settings
@@ -45,7 +44,7 @@ class Credentials:
 
 async def seed(url: str) -> Credentials:
     """An organisation, a user and a confidential client, written straight into the database."""
-    store = SqlStore.from_url(url)
+    store = SqlStore(url)
     try:
         now = time.time()
         hasher = await keyed_hasher(store)
@@ -59,12 +58,11 @@ async def seed(url: str) -> Credentials:
 
 
 async def query(url: str, sql: str, **params: object) -> list[tuple]:
-    engine = create_async_engine(url)
+    store = SqlStore(url)
     try:
-        async with engine.connect() as conn:
-            return [tuple(row) for row in (await conn.execute(text(sql), params)).all()]
+        return await store.run(lambda conn: [tuple(row) for row in conn.execute(text(sql), params).all()])
     finally:
-        await engine.dispose()
+        await store.close()
 
 
 def csrf_of(html: str) -> str:

@@ -73,6 +73,6 @@ async def test_redis_pubsub_crosses_instances() -> None:
 
 
 def test_notifier_choice_follows_configuration() -> None:
-    assert type(notifier_for("sqlite+aiosqlite:///x.db", None)) is LocalNotifier
+    assert type(notifier_for("sqlite:///x.db", None)) is LocalNotifier
     assert isinstance(notifier_for("postgresql+asyncpg://h/db", None), PostgresNotifier)
     assert isinstance(notifier_for("postgresql+asyncpg://h/db", REDIS_URL), RedisNotifier)

@@ -25,9 +25,9 @@ async def db_upgrade(revision: str, data_dir: Path, database: str | None) -> Non
     """Apply every pending migration (safe to run again; needed once per release on a shared database)."""
     store = open_store(settings(data_dir, database))
     try:
-        before = await current_revision(store.engine)
-        await upgrade(store.engine, revision)
-        after = await current_revision(store.engine)
+        before = await current_revision(store)
+        await upgrade(store, revision)
+        after = await current_revision(store)
     except (SQLAlchemyError, OSError) as exc:
         fail(f"cannot reach the database: {exc}")
     finally:
@@ -42,7 +42,7 @@ async def db_current(data_dir: Path, database: str | None) -> None:
     """Print the database's schema revision and the code's."""
     store = open_store(settings(data_dir, database))
     try:
-        current = await current_revision(store.engine)
+        current = await current_revision(store)
     finally:
         await store.close()
     click.echo(f"database: {current or 'empty'}\ncode:     {head_revision()}")

@@ -9,7 +9,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pairflow.store.sql import SqlStore
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -31,29 +32,27 @@ def head_revision() -> str:
     return head
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as conn:
-        return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+async def current_revision(store: SqlStore) -> str | None:
+    return await store.run(lambda conn: MigrationContext.configure(conn).get_current_revision())
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(_config(sync), revision))
+async def upgrade(store: SqlStore, revision: str = "head") -> None:
+    await store.run(lambda conn: command.upgrade(_config(conn), revision))
 
 
-async def prepare(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
+async def prepare(store: SqlStore, *, auto_upgrade: bool) -> None:
     """Bring the schema up to date at start, or refuse to run on an outdated one.
 
     An empty database is always initialised. An older schema is upgraded only when
     ``auto_upgrade`` is set (the embedded SQLite default); a shared database must be
     upgraded on purpose, once, with ``pairflow db upgrade``.
     """
-    current = await current_revision(engine)
+    current = await current_revision(store)
     head = head_revision()
     if current == head:
         return
     if current is None or auto_upgrade:
-        await upgrade(engine)
+        await upgrade(store)
         return
     raise SchemaOutdated(
         f"The database schema is at revision {current}, older than this pairflow ({head}). "

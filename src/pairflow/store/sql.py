@@ -1,17 +1,38 @@
-"""``Store`` on SQLAlchemy Core (async): SQLite through aiosqlite, PostgreSQL through asyncpg."""
+"""``Store`` on SQLAlchemy Core: SQLite (the stdlib driver) and PostgreSQL (asyncpg).
+
+Each store call is one function over a synchronous ``Connection`` run as one transaction.
+On PostgreSQL it runs through SQLAlchemy's asyncio bridge on the event loop; on SQLite it
+runs on one dedicated thread, so a call costs one hop between threads instead of one per
+statement and the event loop never waits for SQLite's file lock.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import asdict
-from typing import Any, TypeVar
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import and_, bindparam, case, delete, event, insert, not_, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    create_engine,
+    delete,
+    event,
+    insert,
+    make_url,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from pairflow.store import (
     AuditEvent,
@@ -89,21 +110,55 @@ def _build_rotate_statement() -> Any:
 
 POLL_GRANT = _build_poll_statement()
 ROTATE_REFRESH_TOKEN = _build_rotate_statement()
-INSERT_GRANT = insert(device_grants)
-INSERT_REFRESH_TOKEN = insert(refresh_tokens)
 SELECT_CLIENT = select(clients).where(clients.c.client_id == _param("client_id"))
 
 
-def create_engine(url: str) -> AsyncEngine:
-    if url.startswith("sqlite"):
-        # One connection per process: SQLite has one writer at a time anyway, and a single
-        # connection queues requests in the pool instead of spinning in busy-timeout retries.
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
-        return engine
-    # Bounded waits: a database that stops answering (network partition) must give 503s, not hung requests.
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                               connect_args={"timeout": 5, "command_timeout": 10})
+class Runner(Protocol):
+    """Runs ``work`` in one transaction and returns its result."""
+
+    dialect: str
+
+    async def run(self, work: Callable[[Connection], R]) -> R: ...
+    async def close(self) -> None: ...
+
+
+class SqliteRunner:
+    dialect = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        # One connection on one thread: SQLite has one writer at a time anyway, and several
+        # server processes still coordinate through WAL and the busy timeout.
+        self.engine = create_engine(make_url(url).set(drivername="sqlite"), pool_size=1, max_overflow=0,
+                                    connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(self.engine, "connect", _configure_sqlite)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="pairflow-sqlite")
+
+    async def run(self, work: Callable[[Connection], R]) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work)
+
+    def _transaction(self, work: Callable[[Connection], R]) -> R:
+        with self.engine.begin() as conn:
+            return work(conn)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.engine.dispose)
+        self._thread.shutdown()
+
+
+class PostgresRunner:
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        # Bounded waits: a database that stops answering (network partition) must give 503s, not hung requests.
+        self.engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                                          connect_args={"timeout": 5, "command_timeout": 10})
+
+    async def run(self, work: Callable[[Connection], R]) -> R:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(work)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -115,6 +170,13 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+@dataclass(frozen=True)
+class _Secret:
+    name: str
+    value: str
+    created_at: float
 
 
 def _row(model: type[R], row: Any) -> R:
@@ -139,69 +201,57 @@ def _refresh_row(
 
 
 class SqlStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, url: str) -> None:
+        self._runner: Runner = SqliteRunner(url) if url.startswith("sqlite") else PostgresRunner(url)
+        self.dialect = self._runner.dialect
         # Every token request authenticates its client: a short-lived cache saves a query each time.
         self._clients: dict[str, tuple[float, Client | None]] = {}
 
-    @classmethod
-    def from_url(cls, url: str) -> SqlStore:
-        return cls(create_engine(url))
-
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self._runner.close()
 
-    @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+    async def run(self, work: Callable[[Connection], R]) -> R:
+        """Run ``work`` in one transaction, translating database failures into store errors."""
         try:
-            async with self.engine.begin() as conn:
-                yield conn
+            return await self._runner.run(work)
         except IntegrityError as exc:
             raise Conflict(str(exc.orig)) from exc
-        except (OperationalError, InterfaceError, OSError, ConnectionError) as exc:
+        except (OperationalError, InterfaceError, OSError, ConnectionError, TimeoutError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise StoreUnavailable(str(exc)) from exc
             raise
 
-    async def _one(self, model: type[R], statement: Any) -> R | None:
-        async with self._begin() as conn:
-            row = (await conn.execute(statement)).first()
+    async def _one(self, model: type[R], statement: Any, params: dict[str, Any] | None = None) -> R | None:
+        row = await self.run(lambda conn: conn.execute(statement, params).first())
         return _row(model, row) if row is not None else None
 
     async def _all(self, model: type[R], statement: Any) -> list[R]:
-        async with self._begin() as conn:
-            rows = (await conn.execute(statement)).all()
+        rows = await self.run(lambda conn: conn.execute(statement).all())
         return [_row(model, row) for row in rows]
 
     async def _count(self, statement: Any) -> int:
-        async with self._begin() as conn:
-            return (await conn.execute(statement)).rowcount
+        return await self.run(lambda conn: conn.execute(statement).rowcount)
 
     async def _insert(self, table: Any, record: Any) -> None:
-        async with self._begin() as conn:
-            await conn.execute(insert(table).values(**asdict(record)))
+        await self.run(lambda conn: conn.execute(insert(table), asdict(record)))
 
     async def ping(self) -> None:
-        async with self._begin() as conn:
-            await conn.execute(select(1))
+        await self.run(lambda conn: conn.execute(select(1)))
 
     # Server secrets
 
     async def get_or_create_secret(self, name: str, make: Callable[[], str], now: float) -> str:
         query = select(server_secrets.c.value).where(server_secrets.c.name == name)
-        async with self._begin() as conn:
-            value = (await conn.execute(query)).scalar()
+        value = await self.run(lambda conn: conn.execute(query).scalar())
         if value is not None:
             return value
         try:
-            async with self._begin() as conn:
-                await conn.execute(insert(server_secrets).values(name=name, value=make(), created_at=now))
+            await self._insert(server_secrets, _Secret(name, make(), now))
         except Conflict:
             pass  # another process created it first; everyone uses that one
-        async with self._begin() as conn:
-            return (await conn.execute(query)).scalar_one()
+        return await self.run(lambda conn: conn.execute(query).scalar_one())
 
     # Directory
 
@@ -243,9 +293,7 @@ class SqlStore:
         cached = self._clients.get(client_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        async with self._begin() as conn:
-            row = (await conn.execute(SELECT_CLIENT, {"p_client_id": client_id})).first()
-        client = _row(Client, row) if row is not None else None
+        client = await self._one(Client, SELECT_CLIENT, {"p_client_id": client_id})
         if len(self._clients) > 10_000:  # bound memory under floods of made-up client ids
             self._clients.clear()
         self._clients[client_id] = (now + CLIENT_CACHE_SECONDS, client)
@@ -261,8 +309,7 @@ class SqlStore:
     # Device grants
 
     async def create_grant(self, grant: DeviceGrant) -> None:
-        async with self._begin() as conn:
-            await conn.execute(INSERT_GRANT, asdict(grant))
+        await self._insert(device_grants, grant)
 
     async def find_grant(self, *, code_hash: str | None = None, user_code_hash: str | None = None) -> DeviceGrant | None:
         column, value = (device_grants.c.code_hash, code_hash) if code_hash else (device_grants.c.user_code_hash, user_code_hash)
@@ -293,14 +340,17 @@ class SqlStore:
         exists for this client.
         """
         params = {"p_code_hash": code_hash, "p_kind": kind, "p_client_id": client_id, "p_jti": jti, "p_now": now}
-        async with self._begin() as conn:
-            row = (await conn.execute(POLL_GRANT, params)).first()
+
+        def work(conn: Connection) -> DeviceGrant | None:
+            row = conn.execute(POLL_GRANT, params).first()
             if row is None:
                 return None
             grant = _row(DeviceGrant, row)
             if grant.state == "redeemed" and grant.token_jti == jti:
-                await conn.execute(INSERT_REFRESH_TOKEN, _refresh_row(refresh_token, str(uuid.uuid4()), grant, now))
-        return grant
+                conn.execute(insert(refresh_tokens), _refresh_row(refresh_token, str(uuid.uuid4()), grant, now))
+            return grant
+
+        return await self.run(work)
 
     # Refresh tokens
 
@@ -310,13 +360,16 @@ class SqlStore:
         """Spend a refresh token and store its successor (same family; ``scope`` if narrowed)
         in one transaction. Returns the spent token, or None if it was not usable."""
         params = {"p_token_hash": token_hash, "p_client_id": client_id, "p_now": now}
-        async with self._begin() as conn:
-            row = (await conn.execute(ROTATE_REFRESH_TOKEN, params)).first()
+
+        def work(conn: Connection) -> RefreshToken | None:
+            row = conn.execute(ROTATE_REFRESH_TOKEN, params).first()
             if row is None:
                 return None
             spent = _row(RefreshToken, row)
-            await conn.execute(INSERT_REFRESH_TOKEN, _refresh_row(successor, spent.family_id, spent, now, scope))
-        return spent
+            conn.execute(insert(refresh_tokens), _refresh_row(successor, spent.family_id, spent, now, scope))
+            return spent
+
+        return await self.run(work)
 
     async def find_refresh_token(self, token_hash: str) -> RefreshToken | None:
         return await self._one(RefreshToken, select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash))
