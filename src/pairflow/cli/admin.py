@@ -13,14 +13,7 @@ from pathlib import Path
 import click
 
 from pairflow import accounts, audit
-from pairflow.cli.options import (
-    async_command,
-    database_options,
-    emit,
-    fail,
-    json_option,
-    settings,
-)
+from pairflow.cli.options import emit, fail, settings, store_command
 from pairflow.oauth import device_flow
 from pairflow.oauth.codes import normalise_user_code
 from pairflow.runtime import build_server, keyed_hasher, open_store, prepare_store
@@ -59,9 +52,7 @@ def org() -> None:
 
 @org.command("create")
 @click.argument("name")
-@database_options
-@json_option
-@async_command
+@store_command
 async def org_create(name: str, data_dir: Path, database: str | None, as_json: bool) -> None:
     """Create an organisation called NAME."""
     async with opened(data_dir, database) as store:
@@ -70,9 +61,7 @@ async def org_create(name: str, data_dir: Path, database: str | None, as_json: b
 
 
 @org.command("list")
-@database_options
-@json_option
-@async_command
+@store_command
 async def org_list(data_dir: Path, database: str | None, as_json: bool) -> None:
     """List organisations."""
     async with opened(data_dir, database) as store:
@@ -82,9 +71,7 @@ async def org_list(data_dir: Path, database: str | None, as_json: bool) -> None:
 
 @org.command("delete")
 @click.argument("name")
-@database_options
-@json_option
-@async_command
+@store_command
 async def org_delete(name: str, data_dir: Path, database: str | None, as_json: bool) -> None:
     """Delete the organisation NAME (it must have no users)."""
     async with opened(data_dir, database) as store:
@@ -108,9 +95,7 @@ def user() -> None:
 @click.option("--email", required=True, help="The user's e-mail address (their sign-in name).")
 @click.option("--org", "org_name", required=True, help="Name of the user's organisation.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
-@database_options
-@json_option
-@async_command
+@store_command
 async def user_create(email: str, org_name: str, password_stdin: bool, data_dir: Path, database: str | None, as_json: bool) -> None:
     """Create a user in an organisation; the password is prompted for (or read with --password-stdin)."""
     if password_stdin:
@@ -124,9 +109,7 @@ async def user_create(email: str, org_name: str, password_stdin: bool, data_dir:
 
 
 @user.command("list")
-@database_options
-@json_option
-@async_command
+@store_command
 async def user_list(data_dir: Path, database: str | None, as_json: bool) -> None:
     """List users."""
     async with opened(data_dir, database) as store:
@@ -138,9 +121,7 @@ async def user_list(data_dir: Path, database: str | None, as_json: bool) -> None
 
 @user.command("delete")
 @click.argument("email")
-@database_options
-@json_option
-@async_command
+@store_command
 async def user_delete(email: str, data_dir: Path, database: str | None, as_json: bool) -> None:
     """Delete the user EMAIL, with their devices' refresh tokens."""
     async with opened(data_dir, database) as store:
@@ -162,9 +143,7 @@ def client() -> None:
 @click.option("--name", required=True, help='What people see on the approval page, e.g. "Office printer".')
 @click.option("--scope", default="printing", show_default=True, help="Space-separated scopes the client may request.")
 @click.option("--public", is_flag=True, help="A public client (no secret), for the RFC 8628 device flow only.")
-@database_options
-@json_option
-@async_command
+@store_command
 async def client_create(name: str, scope: str, public: bool, data_dir: Path, database: str | None, as_json: bool) -> None:
     """Register a device client and print its id and secret (the secret is shown only once)."""
     async with opened(data_dir, database) as store:
@@ -176,9 +155,7 @@ async def client_create(name: str, scope: str, public: bool, data_dir: Path, dat
 
 
 @client.command("list")
-@database_options
-@json_option
-@async_command
+@store_command
 async def client_list(data_dir: Path, database: str | None, as_json: bool) -> None:
     """List clients (secrets are never shown again)."""
     async with opened(data_dir, database) as store:
@@ -190,9 +167,7 @@ async def client_list(data_dir: Path, database: str | None, as_json: bool) -> No
 
 @client.command("delete")
 @click.argument("client_id")
-@database_options
-@json_option
-@async_command
+@store_command
 async def client_delete(client_id: str, data_dir: Path, database: str | None, as_json: bool) -> None:
     """Delete the client CLIENT_ID; its pending codes and refresh tokens stop working."""
     async with opened(data_dir, database) as store:
@@ -204,9 +179,7 @@ async def client_delete(client_id: str, data_dir: Path, database: str | None, as
 
 @admin.command("audit")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="How many events, newest first.")
-@database_options
-@json_option
-@async_command
+@store_command
 async def audit_log(limit: int, data_dir: Path, database: str | None, as_json: bool) -> None:
     """Show the audit log: sign-ins, approvals, denials, unpairings, refresh-token reuse, admin changes."""
     async with opened(data_dir, database) as store:
@@ -228,9 +201,7 @@ def pairing() -> None:
 @click.argument("codes", nargs=-1)
 @click.option("--user", "email", required=True, help="E-mail of the user the devices are paired with.")
 @click.option("--stdin", "from_stdin", is_flag=True, help="Also read codes from standard input, one per line (bulk).")
-@database_options
-@json_option
-@async_command
+@store_command
 async def pairing_approve(codes: tuple[str, ...], email: str, from_stdin: bool, data_dir: Path, database: str | None, as_json: bool) -> None:
     """Approve pairing codes (or RFC 8628 user codes) for a user, as if they had clicked Approve."""
     wanted = list(codes) + ([line.strip() for line in sys.stdin if line.strip()] if from_stdin else [])

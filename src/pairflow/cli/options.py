@@ -62,3 +62,8 @@ def async_command(function: Callable[..., Awaitable[Any]]) -> Callable[..., Any]
         return run(function(*args, **kwargs))
 
     return wrapper
+
+
+def store_command(function: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """An admin command: ``--data-dir``/``--database``, ``--json``, run on the event loop."""
+    return database_options(json_option(async_command(function)))
