@@ -1,0 +1,142 @@
+"""The device side against a real `pairflow serve`: polling, refresh across processes, logout."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pairflow.client import Authorized, Credentials, Denied, DeviceClient, FileStore, Session, remember
+from tests.conftest import LiveServer, start_server, stop_server
+
+EMAIL = "dev@example.com"
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str | None) -> LiveServer:
+    """A real server whose devices may poll every second, with a user and a client."""
+    live = start_server(tmp_path / "data", database_url, extra=("--poll-interval", "1"))
+    live.pairflow("admin", "org", "create", "Acme")
+    live.pairflow("admin", "user", "create", "--email", EMAIL, "--org", "Acme", "--password-stdin", input="long-password\n")
+    yield live
+    stop_server(live)
+
+
+def new_client(server: LiveServer) -> Credentials:
+    made = json.loads(server.pairflow("admin", "client", "create", "--name", "Printer", "--json").stdout)
+    return Credentials(made["client_id"], made["client_secret"])
+
+
+def approve_soon(server: LiveServer, code: str, after: float) -> threading.Thread:
+    """Approve the code with the admin CLI after ``after`` seconds, while the device polls."""
+    def run() -> None:
+        time.sleep(after)
+        server.pairflow("admin", "pairing", "approve", code, "--user", EMAIL)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("standard", [False, True], ids=["pairing", "rfc8628"])
+def test_library_waits_through_pending_and_gets_tokens(server: LiveServer, standard: bool) -> None:
+    credentials = new_client(server)
+    with DeviceClient(server.url, credentials, prefer_wait=None) as client:
+        pending = client.start("printing", standard=standard)
+        assert pending.interval == 1
+        code = pending.user_code if standard else pending.code
+        approver = approve_soon(server, code, after=2.5)
+        outcome = client.wait(pending)
+        approver.join()
+        assert isinstance(outcome, Authorized), outcome
+        me = client.userinfo(outcome.tokens.access_token)
+    assert me["email"] == EMAIL
+
+
+def test_library_with_prefer_wait_is_answered_on_approval(server: LiveServer) -> None:
+    credentials = new_client(server)
+    with DeviceClient(server.url, credentials) as client:
+        pending = client.start("printing")
+        approver = approve_soon(server, pending.code, after=1.5)
+        outcome = client.wait(pending)
+        approver.join()
+    assert isinstance(outcome, Authorized), outcome
+
+
+def test_library_reports_denial(server: LiveServer) -> None:
+    credentials = new_client(server)
+    with DeviceClient(server.url, credentials, prefer_wait=None) as client:
+        pending = client.start("printing")
+        deny = threading.Thread(target=lambda: (time.sleep(1.5), _deny_through_pages(server, pending.url)), daemon=True)
+        deny.start()
+        outcome = client.wait(pending)
+        deny.join()
+    assert isinstance(outcome, Denied), outcome
+
+
+def _deny_through_pages(server: LiveServer, auth_url: str) -> None:
+    with httpx.Client(base_url=server.url, follow_redirects=False) as browser:
+        page = browser.get(auth_url.removeprefix(server.url))
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        nxt = re.search(r'name="next" value="([^"]*)"', page.text).group(1).replace("&amp;", "&")
+        signed = browser.post("/auth/signin/", data={"csrf": csrf, "next": nxt, "email": EMAIL, "password": "long-password"})
+        confirm = browser.get(signed.headers["location"])
+        csrf = re.search(r'name="csrf" value="([^"]+)"', confirm.text).group(1)
+        code = re.search(r'name="pairing_code" value="([^"]+)"', confirm.text).group(1)
+        browser.post("/oauth/authorize/pairing/", data={"csrf": csrf, "pairing_code": code, "decision": "deny"})
+
+
+def logged_in(server: LiveServer, home: Path) -> tuple[FileStore, Credentials, str]:
+    """A stored login whose access token has already expired; returns the refresh token."""
+    credentials = new_client(server)
+    with DeviceClient(server.url, credentials) as client:
+        pending = client.start("printing")
+        approver = approve_soon(server, pending.code, after=0.5)
+        outcome = client.wait(pending)
+        approver.join()
+        assert isinstance(outcome, Authorized), outcome
+        store = FileStore(home)
+        expired = replace(outcome.tokens, expires_at=time.time() - 10)
+        remember(store, client.info, credentials, expired, account={"email": EMAIL})
+    return store, credentials, outcome.tokens.refresh_token
+
+
+def test_token_processes_refresh_once_against_the_real_server(server: LiveServer, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    store, credentials, old_refresh = logged_in(server, home)
+    env = {**os.environ, "PAIRFLOW_HOME": str(home), "PAIRFLOW_TOKEN_STORE": "file"}
+    processes = [subprocess.Popen([sys.executable, "-m", "pairflow", "token"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [p.communicate(timeout=60) for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    tokens = {out.strip() for out, _ in outputs}
+    assert len(tokens) == 1, "every process ends with the same fresh token"
+    entry = store.load(server.url, credentials.client_id)
+    assert entry is not None and entry.tokens.refresh_token != old_refresh
+    # Exactly one rotation happened: the stored token is the only live one, the original is spent.
+    spent = httpx.post(f"{server.url}/oauth/access_token", auth=(credentials.client_id, credentials.client_secret),
+                       data={"grant_type": "refresh_token", "refresh_token": old_refresh})
+    assert spent.json()["error"] == "invalid_grant"
+    assert httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {tokens.pop()}"}).status_code == 200
+
+
+def test_session_refreshes_on_expiry_and_logout_revokes(server: LiveServer, tmp_path: Path) -> None:
+    store, credentials, _ = logged_in(server, tmp_path / "home")
+    session = Session(store, server.url, credentials.client_id)
+    fresh = session.token()
+    assert httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {fresh}"}).json()["email"] == EMAIL
+    refresh_token = store.load(server.url, credentials.client_id).tokens.refresh_token
+    assert session.logout() is None  # the server was told
+    assert store.load(server.url, credentials.client_id) is None
+    revoked = httpx.post(f"{server.url}/oauth/access_token", auth=(credentials.client_id, credentials.client_secret),
+                         data={"grant_type": "refresh_token", "refresh_token": refresh_token})
+    assert revoked.json()["error"] == "invalid_grant"
