@@ -122,11 +122,13 @@ def test_token_processes_refresh_once_against_the_real_server(server: LiveServer
     assert len(tokens) == 1, "every process ends with the same fresh token"
     entry = store.load(server.url, credentials.client_id)
     assert entry is not None and entry.tokens.refresh_token != old_refresh
-    # Exactly one rotation happened: the stored token is the only live one, the original is spent.
+    fresh = tokens.pop()
+    assert httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+    # The original refresh token is spent; replaying it signs the device out (reuse detection).
     spent = httpx.post(f"{server.url}/oauth/access_token", auth=(credentials.client_id, credentials.client_secret),
                        data={"grant_type": "refresh_token", "refresh_token": old_refresh})
     assert spent.json()["error"] == "invalid_grant"
-    assert httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {tokens.pop()}"}).status_code == 200
+    assert httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 401
 
 
 def test_session_refreshes_on_expiry_and_logout_revokes(server: LiveServer, tmp_path: Path) -> None:

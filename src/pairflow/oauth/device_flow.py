@@ -10,6 +10,7 @@ UPDATE that records the poll, applies ``slow_down`` and redeems an approved code
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,7 +112,10 @@ async def poll(server: AuthorizationServer, client: Client, kind: str, code: str
     jti = new_jti()
     code_hash = server.hash(code)
     refresh_token, stored_refresh = server.new_refresh_token()  # kept only if this poll redeems
-    grant = await server.store.poll_grant(kind, code_hash, client.client_id, jti=jti, now=now, refresh_token=stored_refresh)
+    session_id = str(uuid.uuid4())
+    grant = await server.store.poll_grant(
+        kind, code_hash, client.client_id, jti=jti, now=now, refresh_token=stored_refresh, session_id=session_id
+    )
     if grant is None:
         raise InvalidGrant("Unknown code, or the code was issued to another client.")
     slowed = grant.state == "pending" and grant.token_jti != jti  # the update did not accept this poll: too early
@@ -119,10 +123,11 @@ async def poll(server: AuthorizationServer, client: Client, kind: str, code: str
         grant = await _hold(server, grant, deadline=min(now + wait, grant.expires_at))
         if grant.state == "approved":  # redeem it with the same atomic update
             grant = await server.store.poll_grant(
-                kind, code_hash, client.client_id, jti=jti, now=server.clock(), refresh_token=stored_refresh
+                kind, code_hash, client.client_id, jti=jti, now=server.clock(), refresh_token=stored_refresh,
+                session_id=session_id,
             ) or grant
         now = server.clock()
-    return _answer(server, client, grant, jti, refresh_token, now, slowed=slowed)
+    return _answer(server, client, grant, jti, refresh_token, session_id, now, slowed=slowed)
 
 
 async def _hold(server: AuthorizationServer, grant: DeviceGrant, deadline: float) -> DeviceGrant:
@@ -138,7 +143,15 @@ async def _hold(server: AuthorizationServer, grant: DeviceGrant, deadline: float
 
 
 def _answer(
-    server: AuthorizationServer, client: Client, grant: DeviceGrant, jti: str, refresh_token: str, now: float, *, slowed: bool
+    server: AuthorizationServer,
+    client: Client,
+    grant: DeviceGrant,
+    jti: str,
+    refresh_token: str,
+    session_id: str,
+    now: float,
+    *,
+    slowed: bool,
 ) -> dict[str, Any]:
     if grant.state == "redeemed":
         if grant.token_jti != jti:
@@ -146,7 +159,7 @@ def _answer(
         assert grant.user_id is not None and grant.org_id is not None
         return server.token_response(
             client_id=client.client_id, user_id=grant.user_id, org_id=grant.org_id, scope=grant.scope, jti=jti,
-            refresh_token=refresh_token,
+            refresh_token=refresh_token, session_id=session_id,
         )
     if grant.state == "denied":
         raise AccessDenied("The user denied the request.")

@@ -65,7 +65,7 @@ class AuthorizationServer:
         return token, NewRefreshToken(self.hash(token), self.clock() + self.config.refresh_token_ttl)
 
     def token_response(
-        self, *, client_id: str, user_id: str, org_id: str, scope: str, jti: str, refresh_token: str
+        self, *, client_id: str, user_id: str, org_id: str, scope: str, jti: str, refresh_token: str, session_id: str
     ) -> dict[str, Any]:
         """RFC 6749 section 5.1: a signed access token with the refresh token already stored."""
         issued_at = int(self.clock())
@@ -80,6 +80,7 @@ class AuthorizationServer:
             "pty": "dev",
             "client_id": client_id,
             "jti": jti,
+            "sid": session_id,  # the device session (refresh-token family): revoking it revokes this token
         }
         return {
             "access_token": self.signer.sign(claims),

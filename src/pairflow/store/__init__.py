@@ -95,6 +95,16 @@ class RefreshToken:
 
 
 @dataclass(frozen=True)
+class Account:
+    """Who an access token speaks for, while its device session is live."""
+
+    user_id: str
+    email: str
+    org_id: str
+    org_name: str
+
+
+@dataclass(frozen=True)
 class NewRefreshToken:
     """A refresh token about to be stored: its keyed hash and expiry; the rest comes from its grant."""
 
@@ -147,7 +157,8 @@ class Store(Protocol):
     async def find_grant(self, *, code_hash: str | None = None, user_code_hash: str | None = None) -> DeviceGrant | None: ...
     async def decide_grant(self, code_hash: str, *, approve: bool, user_id: str, org_id: str, now: float) -> bool: ...
     async def poll_grant(
-        self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float, refresh_token: NewRefreshToken
+        self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float, refresh_token: NewRefreshToken,
+        session_id: str,
     ) -> DeviceGrant | None: ...
 
     # Refresh tokens.
@@ -156,6 +167,7 @@ class Store(Protocol):
     ) -> RefreshToken | None: ...
     async def find_refresh_token(self, token_hash: str) -> RefreshToken | None: ...
     async def revoke_family(self, family_id: str, user_id: str | None = None) -> int: ...
+    async def get_account(self, user_id: str, session_id: str) -> Account | None: ...
     async def list_paired_devices(self, user_id: str, now: float) -> list[PairedDevice]: ...
 
     # Audit log.

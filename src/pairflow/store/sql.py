@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pairflow.store import (
+    Account,
     AuditEvent,
     Client,
     Conflict,
@@ -111,6 +111,18 @@ def _build_rotate_statement() -> Any:
 POLL_GRANT = _build_poll_statement()
 ROTATE_REFRESH_TOKEN = _build_rotate_statement()
 SELECT_CLIENT = select(clients).where(clients.c.client_id == _param("client_id"))
+# A session is live while its family holds an unrevoked token (deleting the user or the
+# client deletes the family, so their access tokens stop working too).
+SELECT_ACCOUNT = (
+    select(users.c.id.label("user_id"), users.c.email, users.c.org_id, organisations.c.name.label("org_name"))
+    .join(organisations, organisations.c.id == users.c.org_id)
+    .where(
+        users.c.id == _param("user_id"),
+        select(refresh_tokens.c.token_hash)
+        .where(refresh_tokens.c.family_id == _param("session_id"), refresh_tokens.c.revoked.is_(False))
+        .exists(),
+    )
+)
 
 
 class Runner(Protocol):
@@ -325,7 +337,8 @@ class SqlStore:
         return await self._count(statement) == 1
 
     async def poll_grant(
-        self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float, refresh_token: NewRefreshToken
+        self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float, refresh_token: NewRefreshToken,
+        session_id: str,
     ) -> DeviceGrant | None:
         """Record one poll atomically, and redeem the grant if it is approved.
 
@@ -335,8 +348,8 @@ class SqlStore:
         grows ``interval`` (slow_down); an on-time poll moves ``last_polled_at`` to ``now``
         and, on a pending grant, sets ``token_jti`` to this caller's ``jti`` (so the caller
         knows its poll was accepted, even when an earlier poll came at the same instant).
-        The caller that redeems also stores ``refresh_token`` as a new family, in the same
-        transaction. Returns the row as it is after the update, or None when no such grant
+        The caller that redeems also stores ``refresh_token`` as the first of the family
+        ``session_id``, in the same transaction. Returns the row as it is after the update, or None when no such grant
         exists for this client.
         """
         params = {"p_code_hash": code_hash, "p_kind": kind, "p_client_id": client_id, "p_jti": jti, "p_now": now}
@@ -347,7 +360,7 @@ class SqlStore:
                 return None
             grant = _row(DeviceGrant, row)
             if grant.state == "redeemed" and grant.token_jti == jti:
-                conn.execute(insert(refresh_tokens), _refresh_row(refresh_token, str(uuid.uuid4()), grant, now))
+                conn.execute(insert(refresh_tokens), _refresh_row(refresh_token, session_id, grant, now))
             return grant
 
         return await self.run(work)
@@ -380,6 +393,10 @@ class SqlStore:
         if user_id is not None:
             statement = statement.where(r.user_id == user_id)
         return await self._count(statement.values(revoked=True))
+
+    async def get_account(self, user_id: str, session_id: str) -> Account | None:
+        """The user and organisation, if the device session (refresh-token family) is still live."""
+        return await self._one(Account, SELECT_ACCOUNT, {"p_user_id": user_id, "p_session_id": session_id})
 
     async def list_paired_devices(self, user_id: str, now: float) -> list[PairedDevice]:
         r = refresh_tokens.c

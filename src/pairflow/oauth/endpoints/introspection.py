@@ -19,7 +19,8 @@ async def handle(server: AuthorizationServer, request: OAuthRequest) -> dict[str
         except ValueError:
             pass
         else:
-            return {"active": True, "token_type": "Bearer", **claims}
+            live = await server.store.get_account(claims["sub"], claims.get("sid", "")) is not None
+            return {"active": True, "token_type": "Bearer", **claims} if live else {"active": False}
     refresh = await server.store.find_refresh_token(server.hash(token))
     if refresh is None or refresh.revoked or refresh.used_at is not None or refresh.expires_at <= now:
         return {"active": False}

@@ -20,14 +20,13 @@ async def handle(server: AuthorizationServer, authorization: str | None) -> dict
         claims = server.signer.verify(bearer_token(authorization), server.clock())
     except ValueError as exc:
         raise InvalidToken(f"The access token is invalid: {exc}.") from None
-    user = await server.store.get_user(claims["sub"])
-    org = await server.store.get_org(user.org_id) if user else None
-    if user is None or org is None:
-        raise InvalidToken("The access token's user no longer exists.")
+    account = await server.store.get_account(claims["sub"], claims.get("sid", ""))
+    if account is None:
+        raise InvalidToken("The device was signed out, or its user or client no longer exists; sign in again.")
     return {
-        "id": user.id,
-        "email": user.email,
-        "organisation": {"id": org.id, "name": org.name},
+        "id": account.user_id,
+        "email": account.email,
+        "organisation": {"id": account.org_id, "name": account.org_name},
         "scope": claims.get("scope", ""),
         "client_id": claims.get("client_id"),
     }

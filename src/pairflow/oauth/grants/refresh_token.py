@@ -40,6 +40,7 @@ async def exchange(server: AuthorizationServer, client: Client, request: OAuthRe
         scope=narrowed or previous.scope,
         jti=new_jti(),
         refresh_token=refresh_token,
+        session_id=previous.family_id,
     )
 
 
