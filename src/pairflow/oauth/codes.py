@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import string
+import unicodedata
 
 # Alphanumerics survive form-encoding unchanged (RFC 6749 appendix B), so Basic credentials
 # built from them need no escaping by any client.
@@ -57,7 +58,8 @@ def format_user_code(code: str) -> str:
 
 def normalise_user_code(typed: str) -> str | None:
     """Canonical form of what a person typed, or None if it cannot be a user code."""
-    code = typed.translate(_IGNORED_IN_USER_CODE).upper()
+    # NFKC folds full-width letters (from phone keyboards) into ASCII.
+    code = unicodedata.normalize("NFKC", typed).translate(_IGNORED_IN_USER_CODE).upper()
     if len(code) != USER_CODE_LENGTH or any(c not in USER_CODE_ALPHABET for c in code):
         return None
     return code

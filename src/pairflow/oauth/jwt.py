@@ -36,8 +36,8 @@ class TokenSigner:
         """The token's claims if it is ours, untampered and unexpired; else ``ValueError``."""
         try:
             decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
-        except (JoseError, ValueError, TypeError) as exc:
-            raise ValueError(f"the token is not a valid pairflow access token ({exc.__class__.__name__})") from None
+        except (JoseError, ValueError, TypeError):
+            raise ValueError("it is not a valid access token from this server, or it was altered") from None
         if decoded.header.get("kid") != self.kid:
             raise ValueError("the token was signed by an unknown key")
         claims = decoded.claims

@@ -7,10 +7,10 @@ accepted too, because device developers send them. Everything malformed becomes 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote_plus
-
-import orjson
 
 from pairflow.oauth.errors import InvalidRequest
 
@@ -52,6 +52,10 @@ class OAuthRequest:
 def parse_body(body: bytes, content_type: str | None) -> tuple[dict[str, str], tuple[str, ...]]:
     """Return the body's parameters and any form fields that lacked an ``=``."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type.startswith("multipart/"):
+        raise InvalidRequest(
+            f"{media_type} bodies are not supported; send application/x-www-form-urlencoded (or a JSON object)."
+        )
     stripped = body.strip()
     if media_type == "application/json" or (stripped.startswith(b"{") and _is_json_object(stripped)):
         return _parse_json(stripped), ()
@@ -60,25 +64,42 @@ def parse_body(body: bytes, content_type: str | None) -> tuple[dict[str, str], t
 
 def _is_json_object(data: bytes) -> bool:
     try:
-        return isinstance(orjson.loads(data), dict)
-    except orjson.JSONDecodeError:
+        return isinstance(json.loads(data), dict)
+    except ValueError:
         return False
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise InvalidRequest(f"Parameter '{repeated[0]}' is repeated; each parameter may appear only once.")
+    return dict(pairs)
 
 
 def _parse_json(data: bytes) -> dict[str, str]:
     if not data:
         return {}
     try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The body is not valid JSON: {exc}.") from None
+        value = json.loads(data, object_pairs_hook=_unique_keys)
+    except UnicodeDecodeError:
+        raise InvalidRequest("The body is not valid UTF-8.") from None
+    except ValueError as exc:
+        raise InvalidRequest(f"The body is not valid JSON ({exc}).") from None
     if not isinstance(value, dict):
         raise InvalidRequest("A JSON body must be an object of string parameters, e.g. {\"grant_type\": \"pairing_code\"}.")
     params: dict[str, str] = {}
     for key, item in value.items():
+        # Numbers are accepted as their text (device firmware sends them); anything else is refused.
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise InvalidRequest(f"Parameter '{key}' must be a string.")
-        params[key] = str(item)
+        text = str(item)
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape
+                raise InvalidRequest(f"Parameter '{key}' is not valid Unicode text.") from None
+        params[key] = text
     return params
 
 

@@ -32,6 +32,14 @@ from pairflow.web.runtime import runtime_of
 Endpoint = Callable[[AuthorizationServer, OAuthRequest], Awaitable[Any]]
 
 
+def _decoded(header: str) -> str:
+    """HTTP headers arrive as Latin-1; devices send UTF-8 (shown to people on the approval page)."""
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return header
+
+
 def preferred_wait(prefer: str | None, cap: int) -> int:
     """Seconds from an RFC 7240 ``Prefer: wait=N`` header, capped; 0 without one."""
     for preference in (prefer or "").split(","):
@@ -47,7 +55,7 @@ async def _oauth_request(request: Request, wait: int) -> OAuthRequest:
         params=params,
         authorization=request.headers.get("authorization"),
         client_ip=request.client.host if request.client else "",
-        user_agent=request.headers.get("user-agent", ""),
+        user_agent=_decoded(request.headers.get("user-agent", "")),
         malformed_fields=malformed,
         wait=wait,
     )
@@ -112,18 +120,20 @@ def routes() -> list[BaseRoute]:
         for base, endpoint in posts
         for path in _both(base)
     ]
-    table += [Route(path, userinfo, methods=["GET"]) for path in _both("/api/me")]
-    table += [
-        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
-        Route("/.well-known/oauth-authorization-server", server_metadata, methods=["GET"]),
-        Route("/healthz", health, methods=["GET"]),
+    gets = [
+        ("/api/me", userinfo),
+        ("/.well-known/jwks.json", jwks),
+        ("/.well-known/oauth-authorization-server", server_metadata),
+        ("/healthz", health),
     ]
+    table += [Route(path, endpoint, methods=["GET"]) for base, endpoint in gets for path in _both(base)]
     return table
 
 
-API_PREFIXES = ("/oauth/pair", "/oauth/access_token", "/access_token", "/oauth/device_authorization",
-                "/oauth/revoke", "/oauth/introspect", "/api/", "/.well-known/", "/healthz")
+API_PREFIXES = ("/oauth/", "/access_token", "/api/", "/.well-known/", "/healthz", "//")
+PAGE_PREFIXES = ("/oauth/authorize/",)  # the ezeep confirmation page lives under /oauth/
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith(API_PREFIXES)
+    """Machine-facing paths answer JSON errors and carry no browser session."""
+    return path.startswith(API_PREFIXES) and not path.startswith(PAGE_PREFIXES)

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -15,9 +17,10 @@ from starlette.templating import Jinja2Templates
 from pairflow import accounts, audit
 from pairflow.oauth import device_flow
 from pairflow.oauth.codes import format_user_code, normalise_user_code
+from pairflow.oauth.request import MAX_BODY_BYTES
 from pairflow.store import DeviceGrant, User
 from pairflow.web.runtime import runtime_of
-from pairflow.web.security import csrf_token, csrf_valid
+from pairflow.web.security import LOCKOUT_SECONDS, csrf_token, csrf_valid
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 templates.env.filters["when"] = lambda ts: datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -40,6 +43,20 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 def message(request: Request, title: str, text: str, status_code: int = 200) -> Response:
     return render(request, "message.html", status_code, title=title, text=text)
+
+
+def locked(response: Response, seconds: int = LOCKOUT_SECONDS) -> Response:
+    """A 429 page, telling browsers and scripts when to come back."""
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form; pages accept the same 64 KiB as the API, and no file uploads."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"The form is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    return await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY_BYTES)
 
 
 def safe_next(target: str | None) -> str:
@@ -73,14 +90,15 @@ async def sign_in(request: Request) -> Response:
             return RedirectResponse(target, status_code=303)
         return render(request, "signin.html", next=target, email="", error=None)
 
-    form = await request.form()
+    form = await read_form(request)
     target = safe_next(str(form.get("next") or ""))
     email = str(form.get("email") or "").strip()
     if not csrf_valid(request, form.get("csrf")):
         return message(request, "Session expired", "Your session expired. Go back, reload the page and try again.", 403)
     keys = (f"ip:{_client_ip(request)}", f"email:{email.lower()}")
     if runtime.sign_in_attempts.locked(*keys):
-        return render(request, "signin.html", 429, next=target, email=email, error="Too many attempts. Wait a few minutes, then try again.")
+        return locked(render(request, "signin.html", 429, next=target, email=email,
+                             error="Too many attempts. Wait a few minutes, then try again."))
     user = await accounts.check_password(runtime.store, email, str(form.get("password") or ""))
     if user is None:
         runtime.sign_in_attempts.fail(*keys)
@@ -93,7 +111,7 @@ async def sign_in(request: Request) -> Response:
 
 
 async def sign_out(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     if csrf_valid(request, form.get("csrf")):
         request.session.clear()
     return RedirectResponse("/auth/signin/", status_code=303)
@@ -127,13 +145,16 @@ async def _show_or_explain(request: Request, grant: DeviceGrant | None, code_fie
 
 async def _decide(request: Request, grant: DeviceGrant | None) -> Response:
     runtime = runtime_of(request)
-    form = await request.form()
+    form = await read_form(request)
     if not csrf_valid(request, form.get("csrf")):
         return message(request, "Session expired", "Your session expired. Go back, reload the page and try again.", 403)
     user = await signed_in_user(request)
     if user is None:
         return to_sign_in(request)
-    approve = form.get("decision") == "approve"
+    decision = form.get("decision")
+    if decision not in ("approve", "deny"):
+        return message(request, "Choose Approve or Deny", "Go back and press Approve or Deny.", 400)
+    approve = decision == "approve"
     if grant is not None and await device_flow.decide(runtime.server, grant, user, approve=approve, ip=_client_ip(request)):
         if approve:
             return render(request, "success.html")
@@ -153,7 +174,7 @@ async def pairing(request: Request) -> Response:
         if await signed_in_user(request) is None:
             return to_sign_in(request)
         return await _show_or_explain(request, await device_flow.find(runtime.server, code=code), "pairing_code", code)
-    form = await request.form()
+    form = await read_form(request)
     code = str(form.get("pairing_code") or "")
     return await _decide(request, await device_flow.find(runtime.server, code=code))
 
@@ -164,8 +185,8 @@ async def device(request: Request) -> Response:
     keys = _attempt_keys(request)
     if request.method == "POST":
         if runtime.user_code_attempts.locked(*keys):  # the lock holds for the decision form too
-            return render(request, "device.html", 429, error=LOCKED, typed="")
-        form = await request.form()
+            return locked(render(request, "device.html", 429, error=LOCKED, typed=""))
+        form = await read_form(request)
         user_code = normalise_user_code(str(form.get("user_code") or ""))
         grant = await device_flow.find(runtime.server, user_code=user_code) if user_code else None
         if grant is None:  # a forged form: count it like a wrong code typed
@@ -175,8 +196,10 @@ async def device(request: Request) -> Response:
     typed = request.query_params.get("user_code")
     if typed is None:
         return render(request, "device.html", error=None, typed="")
+    if not typed.strip():  # an empty submit is no guess: it does not count towards the lock
+        return render(request, "device.html", 400, error="Enter the code shown on your device.", typed="")
     if runtime.user_code_attempts.locked(*keys):
-        return render(request, "device.html", 429, error=LOCKED, typed=typed)
+        return locked(render(request, "device.html", 429, error=LOCKED, typed=typed))
     user_code = normalise_user_code(typed)
     grant = await device_flow.find(runtime.server, user_code=user_code) if user_code else None
     if grant is None or device_flow.status(grant, runtime.server.clock()) != "pending":
@@ -207,11 +230,12 @@ async def devices(request: Request) -> Response:
     if user is None:
         return to_sign_in(request)
     if request.method == "POST":
-        form = await request.form()
+        form = await read_form(request)
         if not csrf_valid(request, form.get("csrf")):
             return message(request, "Session expired", "Your session expired. Go back, reload the page and try again.", 403)
-        if await runtime.store.revoke_family(str(form.get("family_id") or ""), user_id=user.id):
-            await audit.record(runtime.store, "device_unpaired", user_id=user.id, ip=_client_ip(request))
+        if not await runtime.store.revoke_family(str(form.get("family_id") or ""), user_id=user.id):
+            return message(request, "Device not found", "That device is not paired with your account any more.", 404)
+        await audit.record(runtime.store, "device_unpaired", user_id=user.id, ip=_client_ip(request))
         return RedirectResponse("/devices", status_code=303)
     paired = await runtime.store.list_paired_devices(user.id, runtime.server.clock())
     return render(request, "devices.html", devices=paired)

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from pairflow.config import Settings
 from pairflow.oauth.server import AuthorizationServer
 from pairflow.store.sql import SqlStore
-from pairflow.web.security import RateLimiter
+from pairflow.web.security import LOCKOUT_SECONDS, RateLimiter
 
 
 @dataclass
@@ -19,9 +19,9 @@ class Runtime:
     server: AuthorizationServer = field(init=False)
     session_secret: str = field(init=False)
     # Wrong user codes: 5 a minute per session and per IP, then a 5-minute lock (RFC 8628 5.1).
-    user_code_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(5, 60, 300))
+    user_code_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(5, 60, LOCKOUT_SECONDS))
     # Wrong passwords: 5 a minute per IP and per account, then a 5-minute lock.
-    sign_in_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(5, 60, 300))
+    sign_in_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(5, 60, LOCKOUT_SECONDS))
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -62,6 +62,9 @@ def csrf_valid(request: Request, submitted: object) -> bool:
     return bool(expected) and isinstance(submitted, str) and secrets.compare_digest(expected, submitted)
 
 
+LOCKOUT_SECONDS = 300
+
+
 class RateLimiter:
     """At most ``limit`` failures per ``window`` seconds per key; then locked for ``lockout`` seconds.
 
