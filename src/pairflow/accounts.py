@@ -43,10 +43,20 @@ def normalise_email(email: str) -> str:
     return email
 
 
-async def create_org(store: Store, name: str, now: float) -> Organisation:
-    name = name.strip()
+def _display_name(name: str, what: str) -> str:
+    """A name people read on pages and lists: one line, printable, at most 200 characters."""
+    name = " ".join(name.split())
     if not name:
-        raise AccountError("An organisation needs a name.")
+        raise AccountError(f"{what} needs a name.")
+    if len(name) > 200 or not name.isprintable():
+        raise AccountError(f"{what} name must be printable text of at most 200 characters.")
+    return name
+
+
+async def create_org(store: Store, name: str, now: float) -> Organisation:
+    name = _display_name(name, "An organisation")
+    if any(org.name.casefold() == name.casefold() for org in await store.list_orgs()):
+        raise AccountError(f"An organisation named '{name}' exists already.")
     org = Organisation(id=str(uuid.uuid4()), name=name, created_at=now)
     try:
         await store.create_org(org)
@@ -76,9 +86,9 @@ async def create_user(store: Store, email: str, password: str, org_name: str, no
 async def create_client(
     store: Store, hasher: KeyedHasher, name: str, scope: str, now: float, *, public: bool = False
 ) -> NewClient:
-    name = name.strip()
-    if not name:
-        raise AccountError("A client needs a name.")
+    name = _display_name(name, "A client")
+    if not scope.split():
+        raise AccountError("A client needs at least one scope, e.g. --scope printing.")
     secret = None if public else new_client_secret()
     client = Client(
         client_id=new_client_id(),

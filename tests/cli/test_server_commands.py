@@ -111,3 +111,17 @@ def test_demo_prints_credentials_and_the_login_command_then_serves(tmp_path: Pat
         process.wait(10)
     assert (tmp_path / "demo" / "pairflow.db").exists()
     assert oct((tmp_path / "demo" / "demo.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_admin_input_is_validated(env: dict[str, str]) -> None:
+    pairflow("admin", "org", "create", "Acme", env=env)
+    same = pairflow("admin", "org", "create", "ACME", env=env, check=False)
+    assert same.returncode == 1 and "exists already" in same.stderr
+    control = pairflow("admin", "org", "create", "bad\tname\x07", env=env, check=False)
+    assert control.returncode == 1 and "printable" in control.stderr
+    no_scope = pairflow("admin", "client", "create", "--name", "Printer", "--scope", " ", env=env, check=False)
+    assert no_scope.returncode == 1 and "at least one scope" in no_scope.stderr
+    no_tty = pairflow("admin", "user", "create", "--email", "a@b.co", "--org", "Acme", env=env, input="", check=False)
+    assert no_tty.returncode == 1 and "--password-stdin" in no_tty.stderr
+    bogus = pairflow("db", "upgrade", "--revision", "bogus", env=env, check=False)
+    assert bogus.returncode == 1 and "bogus" in bogus.stderr and "Traceback" not in bogus.stderr

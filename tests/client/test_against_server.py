@@ -142,3 +142,21 @@ def test_session_refreshes_on_expiry_and_logout_revokes(server: LiveServer, tmp_
     revoked = httpx.post(f"{server.url}/oauth/access_token", auth=(credentials.client_id, credentials.client_secret),
                          data={"grant_type": "refresh_token", "refresh_token": refresh_token})
     assert revoked.json()["error"] == "invalid_grant"
+
+
+def test_public_clients_use_the_standard_flow_by_themselves(server: LiveServer) -> None:
+    made = json.loads(server.pairflow("admin", "client", "create", "--name", "Kiosk", "--public", "--json").stdout)
+    with DeviceClient(server.url, Credentials(made["client_id"])) as client:
+        pending = client.start("printing")  # the server offers pairing, but pairing needs a secret
+    assert pending.user_code and pending.url.startswith(f"{server.url}/device?user_code=")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--client-id", ""], "--client-id"),
+    (["--client-id", "x", "--server", "not a url"], "not an http(s) URL"),
+])
+def test_login_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    env = {**os.environ, "PAIRFLOW_HOME": str(tmp_path), "PAIRFLOW_TOKEN_STORE": "file"}
+    result = subprocess.run([sys.executable, "-m", "pairflow", "login", "--no-browser", *args], env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and message in result.stderr

@@ -40,9 +40,13 @@ async def opened(data_dir: Path, database: str | None) -> AsyncIterator[SqlStore
         await store.close()
 
 
-@click.group()
+@click.group(context_settings={"max_content_width": 100})
 def admin() -> None:
-    """Manage organisations, users and clients (same --data-dir/--database as `serve`)."""
+    """Manage organisations, users, clients and pairings, and read the audit log.
+
+    Every command acts on the server's database (the same --data-dir/--database as `serve`) and
+    takes --json for scripts.
+    """
 
 
 @admin.group()
@@ -88,7 +92,7 @@ async def org_delete(name: str, data_dir: Path, database: str | None, as_json: b
 
 @admin.group()
 def user() -> None:
-    """Users: people who sign in on the browser pages to approve devices."""
+    """Users: the people who approve devices."""
 
 
 @user.command("create")
@@ -100,6 +104,8 @@ async def user_create(email: str, org_name: str, password_stdin: bool, data_dir:
     """Create a user in an organisation; the password is prompted for (or read with --password-stdin)."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        fail("no terminal to ask for the password on; pipe it in with --password-stdin")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     async with opened(data_dir, database) as store:
@@ -181,7 +187,10 @@ async def client_delete(client_id: str, data_dir: Path, database: str | None, as
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="How many events, newest first.")
 @store_command
 async def audit_log(limit: int, data_dir: Path, database: str | None, as_json: bool) -> None:
-    """Show the audit log: sign-ins, approvals, denials, unpairings, refresh-token reuse, admin changes."""
+    """Show the audit log.
+
+    Sign-ins, approvals, denials, unpairings, refresh-token reuse and admin changes, newest first.
+    """
     async with opened(data_dir, database) as store:
         events = await store.list_events(limit)
     lines = [
@@ -194,7 +203,10 @@ async def audit_log(limit: int, data_dir: Path, database: str | None, as_json: b
 
 @admin.group()
 def pairing() -> None:
-    """Pending pairings and device codes: approve them without the browser (provisioning)."""
+    """Approve pairings without a browser.
+
+    Pending pairing codes and RFC 8628 user codes, approved for a user (provisioning).
+    """
 
 
 @pairing.command("approve")

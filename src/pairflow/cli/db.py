@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from pairflow.cli.options import async_command, database_options, fail, settings
@@ -28,6 +29,8 @@ async def db_upgrade(revision: str, data_dir: Path, database: str | None) -> Non
         before = await current_revision(store)
         await upgrade(store, revision)
         after = await current_revision(store)
+    except CommandError as exc:
+        fail(f"{exc}. `pairflow db current` shows the revisions.")
     except (SQLAlchemyError, OSError) as exc:
         fail(f"cannot reach the database: {exc}")
     finally:

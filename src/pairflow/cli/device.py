@@ -236,9 +236,11 @@ def login(
     Prints a web address: open it on any computer or phone, sign in, and approve the device. This
     command waits until you do, then stores the device's tokens so that 'pairflow token' works.
     """
+    if not client_id.strip():
+        raise click.BadParameter("must not be empty", param_hint="--client-id")
+    if not server.startswith(("https://", "http://")):
+        raise click.BadParameter(f"'{server}' is not an http(s) URL, e.g. https://account.ezeep.com", param_hint="--server")
     store = open_store()
-    if store.warning:
-        click.secho(f"Warning: {store.warning}", err=True, fg="yellow")
     credentials = Credentials(client_id, client_secret or None)
     with DeviceClient(server, credentials) as client:
         pending = client.start(scope, standard=standard)
@@ -255,6 +257,8 @@ def login(
             account = client.userinfo(tokens.access_token)
         except PairflowError:
             account = unverified_claims(tokens.access_token)  # signed in all the same; only the display suffers
+    if store.warning:  # said once, when something is actually stored
+        click.secho(f"Warning: {store.warning}", err=True, fg="yellow")
     remember(store, client.info, credentials, tokens, account)
     who, organisation = _describe_account(account)
     if as_json:

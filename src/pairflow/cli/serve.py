@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,18 @@ def serve(workers: int, **options: Any) -> None:
     _start(server_settings(**options), options["host"], options["port"], workers)
 
 
+def _invocation() -> str:
+    """How this pairflow was run, so the printed command works when pasted (e.g. .venv/bin/pairflow)."""
+    program = sys.argv[0]
+    if program.endswith("__main__.py"):
+        return f"{os.path.relpath(sys.executable)} -m pairflow"
+    found = shutil.which("pairflow")
+    if found and os.path.samefile(found, program):
+        return "pairflow"
+    relative = os.path.relpath(program)
+    return program if relative.startswith("..") else relative
+
+
 DEMO_ORG, DEMO_EMAIL, DEMO_CLIENT = "Demo Org", "demo@example.com", "Demo device"
 
 
@@ -156,7 +170,7 @@ pairflow demo
 
 In a second terminal, pair a device:
 
-  pairflow login --server {url} --client-id {credentials['client_id']} --client-secret {credentials['client_secret']}
+  {_invocation()} login --server {url} --client-id {credentials['client_id']} --client-secret {credentials['client_secret']}
 
 then open the printed link, sign in with the e-mail and password above, and approve.
 Press Ctrl-C to stop the server.

@@ -193,7 +193,8 @@ def start(
 ) -> Flow[Pending]:
     """Start a pairing (ezeep dialect) or an RFC 8628 device authorization."""
     data = {"scope": scope} if scope else {}
-    pairing = info.uses_pairing(standard)
+    # Pairing authenticates with a client secret; a public client can only use RFC 8628.
+    pairing = info.uses_pairing(standard or credentials.client_secret is None)
     if pairing:
         assert info.pairing_endpoint is not None  # uses_pairing() guarantees it without metadata too
         url, data = info.pairing_endpoint, {"mode": "device", **data}
