@@ -36,6 +36,17 @@ function basic_header()
   return "Basic " .. os.getenv("BENCH_BASIC")
 end
 
+-- One prebuilt pairing_code token request per code of this thread.
+function token_requests(id)
+  local codes = load_lines(os.getenv("BENCH_CODES"), id, tonumber(os.getenv("BENCH_THREADS")))
+  local headers = {["Authorization"] = basic_header(), ["Content-Type"] = "application/x-www-form-urlencoded"}
+  local built = {}
+  for i, code in ipairs(codes) do
+    built[i] = wrk.format("POST", "/oauth/access_token", headers, "grant_type=pairing_code&pairing_code=" .. code)
+  end
+  return built
+end
+
 function done(summary, latency, requests)
   local total = {}
   local t_start, t_end = nil, nil

@@ -6,12 +6,7 @@ COUNTERS = {"ok", "other"}
 dofile(os.getenv("BENCH_LUA") .. "/common.lua")
 
 function init(args)
-  local codes = load_lines(os.getenv("BENCH_CODES"), id, tonumber(os.getenv("BENCH_THREADS")))
-  local headers = {["Authorization"] = basic_header(), ["Content-Type"] = "application/x-www-form-urlencoded"}
-  reqs = {}
-  for i, code in ipairs(codes) do
-    reqs[i] = wrk.format("POST", "/oauth/access_token", headers, "grant_type=pairing_code&pairing_code=" .. code)
-  end
+  reqs = token_requests(id)
   filler = wrk.format("GET", "/healthz")
   nxt, answered, fillers = 0, 0, 0
   t_start = now_ns()

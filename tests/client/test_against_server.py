@@ -62,14 +62,19 @@ def test_library_waits_through_pending_and_gets_tokens(server: LiveServer, stand
     assert me["email"] == EMAIL
 
 
-def test_library_with_prefer_wait_is_answered_on_approval(server: LiveServer) -> None:
-    credentials = new_client(server)
-    with DeviceClient(server.url, credentials) as client:
-        pending = client.start("printing")
-        approver = approve_soon(server, pending.code, after=1.5)
-        outcome = client.wait(pending)
-        approver.join()
+def pair_approved(server: LiveServer, client: DeviceClient, after: float) -> Authorized:
+    """Start a pairing, have it approved ``after`` seconds later, and wait for the tokens."""
+    pending = client.start("printing")
+    approver = approve_soon(server, pending.code, after=after)
+    outcome = client.wait(pending)
+    approver.join()
     assert isinstance(outcome, Authorized), outcome
+    return outcome
+
+
+def test_library_with_prefer_wait_is_answered_on_approval(server: LiveServer) -> None:
+    with DeviceClient(server.url, new_client(server)) as client:
+        pair_approved(server, client, after=1.5)
 
 
 def test_library_reports_denial(server: LiveServer) -> None:
@@ -99,11 +104,7 @@ def logged_in(server: LiveServer, home: Path) -> tuple[FileStore, Credentials, s
     """A stored login whose access token has already expired; returns the refresh token."""
     credentials = new_client(server)
     with DeviceClient(server.url, credentials) as client:
-        pending = client.start("printing")
-        approver = approve_soon(server, pending.code, after=0.5)
-        outcome = client.wait(pending)
-        approver.join()
-        assert isinstance(outcome, Authorized), outcome
+        outcome = pair_approved(server, client, after=0.5)
         store = FileStore(home)
         expired = replace(outcome.tokens, expires_at=time.time() - 10)
         remember(store, client.info, credentials, expired, account={"email": EMAIL})
