@@ -26,8 +26,8 @@ import httpx
 import pytest
 
 from pairflow import accounts
+from pairflow.assembly import keyed_hasher
 from pairflow.config import Settings
-from pairflow.runtime import keyed_hasher
 from pairflow.web.app import create_app
 from pairflow.web.runtime import Runtime
 

@@ -16,8 +16,8 @@ import httpx
 from sqlalchemy import make_url, text
 
 from pairflow import accounts
+from pairflow.assembly import keyed_hasher
 from pairflow.config import Settings
-from pairflow.runtime import keyed_hasher
 from pairflow.store.sql import SqlStore
 
 EMAIL = "ops@example.com"

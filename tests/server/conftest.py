@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from pairflow import accounts
-from pairflow import runtime as assembly
+from pairflow import accounts, assembly
 from pairflow.oauth.jwt import TokenSigner, new_signing_key_pem
 from tests.server.helpers import DIALECTS, Dialect
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import click
 
 from pairflow import accounts, audit
+from pairflow.assembly import build_server, keyed_hasher, open_store, prepare_store
 from pairflow.cli.options import emit, fail, settings, store_command
 from pairflow.oauth import device_flow
 from pairflow.oauth.codes import normalise_user_code
-from pairflow.runtime import build_server, keyed_hasher, open_store, prepare_store
 from pairflow.store import StoreUnavailable
 from pairflow.store.migrate import SchemaOutdated
 from pairflow.store.sql import SqlStore

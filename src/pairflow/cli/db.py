@@ -8,8 +8,8 @@ import click
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
+from pairflow.assembly import open_store
 from pairflow.cli.options import async_command, database_options, fail, settings
-from pairflow.runtime import open_store
 from pairflow.store.migrate import current_revision, head_revision, upgrade
 
 

@@ -15,9 +15,9 @@ import click
 import uvicorn
 
 from pairflow import accounts
+from pairflow.assembly import keyed_hasher, open_store, prepare_store
 from pairflow.cli.options import F, database_options, fail, run
 from pairflow.config import Settings
-from pairflow.runtime import keyed_hasher, open_store, prepare_store
 from pairflow.store import StoreUnavailable
 from pairflow.store.migrate import SchemaOutdated
 

@@ -17,7 +17,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pairflow import runtime as assembly
+from pairflow import assembly
 from pairflow.config import Settings
 from pairflow.oauth.errors import OAuthError, ServerError, TemporarilyUnavailable
 from pairflow.store import StoreUnavailable
