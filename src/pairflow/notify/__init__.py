@@ -14,6 +14,7 @@ import contextlib
 from typing import Any, Protocol
 
 CHANNEL = "pairflow_grants"
+CONNECT_TIMEOUT = 5.0  # a stalled database must not hold up the approval that publishes
 
 
 class Notifier(Protocol):
@@ -108,7 +109,7 @@ class PostgresNotifier(_RemoteNotifier):
     async def _listen(self) -> None:
         import asyncpg
 
-        connection = await asyncpg.connect(self.dsn)
+        connection = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT)
         closed = asyncio.get_running_loop().create_future()
         connection.add_termination_listener(lambda _c: closed.done() or closed.set_result(None))
         try:
@@ -121,8 +122,8 @@ class PostgresNotifier(_RemoteNotifier):
         import asyncpg
 
         if self._sender is None or self._sender.is_closed():
-            self._sender = await asyncpg.connect(self.dsn)
-        await self._sender.execute("SELECT pg_notify($1, $2)", CHANNEL, key)
+            self._sender = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT)
+        await self._sender.execute("SELECT pg_notify($1, $2)", CHANNEL, key, timeout=CONNECT_TIMEOUT)
 
     async def close(self) -> None:
         if self._sender is not None:

@@ -22,6 +22,7 @@ from pairflow.oauth.errors import (
     ExpiredToken,
     InvalidGrant,
     SlowDown,
+    TemporarilyUnavailable,
 )
 from pairflow.oauth.jwt import new_jti
 from pairflow.oauth.request import OAuthRequest
@@ -76,7 +77,7 @@ async def start(server: AuthorizationServer, client: Client, kind: str, scope: s
         except Conflict:
             continue
         return StartedGrant(code, user_code, grant)
-    raise RuntimeError("could not draw a unique code")
+    raise TemporarilyUnavailable("Could not draw an unused code; try again.")
 
 
 async def find(server: AuthorizationServer, *, code: str | None = None, user_code: str | None = None) -> DeviceGrant | None:

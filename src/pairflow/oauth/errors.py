@@ -44,10 +44,6 @@ class UnsupportedGrantType(OAuthError):
     error = "unsupported_grant_type"
 
 
-class UnsupportedTokenType(OAuthError):
-    error = "unsupported_token_type"
-
-
 class InvalidScope(OAuthError):
     error = "invalid_scope"
 

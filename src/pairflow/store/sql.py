@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
@@ -162,7 +162,9 @@ class PostgresRunner:
 
     def __init__(self, url: str) -> None:
         # Bounded waits: a database that stops answering (network partition) must give 503s, not hung requests.
-        self.engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+        # No pre-ping (a round trip per transaction): a dead connection fails one request with a 503 and
+        # SQLAlchemy then replaces the whole pool.
+        self.engine = create_async_engine(url, pool_size=10, max_overflow=20,
                                           connect_args={"timeout": 5, "command_timeout": 10})
 
     async def run(self, work: Callable[[Connection], R]) -> R:
@@ -182,13 +184,6 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-@dataclass(frozen=True)
-class _Secret:
-    name: str
-    value: str
-    created_at: float
 
 
 def _row(model: type[R], row: Any) -> R:
@@ -260,7 +255,8 @@ class SqlStore:
         if value is not None:
             return value
         try:
-            await self._insert(server_secrets, _Secret(name, make(), now))
+            row = {"name": name, "value": make(), "created_at": now}
+            await self.run(lambda conn: conn.execute(insert(server_secrets), row))
         except Conflict:
             pass  # another process created it first; everyone uses that one
         return await self.run(lambda conn: conn.execute(query).scalar_one())
@@ -269,9 +265,6 @@ class SqlStore:
 
     async def create_org(self, org: Organisation) -> None:
         await self._insert(organisations, org)
-
-    async def get_org(self, org_id: str) -> Organisation | None:
-        return await self._one(Organisation, select(organisations).where(organisations.c.id == org_id))
 
     async def get_org_by_name(self, name: str) -> Organisation | None:
         return await self._one(Organisation, select(organisations).where(organisations.c.name == name))

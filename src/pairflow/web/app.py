@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> Starlette:
                 allowed = dict(exc.headers or {})  # RFC 9110 section 15.5.6: a 405 names the allowed methods
                 return error_response(OAuthError(f"Method {request.method} is not allowed on {request.url.path}.", status_code=405, headers=allowed))
             return error_response(OAuthError(f"No endpoint at {request.url.path}.", status_code=exc.status_code))
-        titles = {404: "Page not found", 405: "Not allowed"}
+        titles = {403: "Session expired", 404: "Page not found", 405: "Not allowed", 413: "Form too large"}
         return pages.message(request, titles.get(exc.status_code, "Error"), exc.detail, exc.status_code)
 
     async def store_down(request: Request, exc: Exception) -> Response:
@@ -81,10 +81,6 @@ def create_app(settings: Settings) -> Starlette:
         if api.is_api_path(request.url.path):
             return error_response(TemporarilyUnavailable("The server cannot reach its database; retry shortly.", headers={"Retry-After": "2"}))
         return pages.unavailable_page(request)
-
-    async def oauth_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, OAuthError)
-        return error_response(exc)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -101,7 +97,6 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={
             HTTPException: http_error,
             StoreUnavailable: store_down,
-            OAuthError: oauth_error,
             Exception: unexpected,
         },
         lifespan=lifespan,

@@ -51,12 +51,15 @@ def locked(response: Response, seconds: int = LOCKOUT_SECONDS) -> Response:
     return response
 
 
-async def read_form(request: Request) -> FormData:
-    """The posted form; pages accept the same 64 KiB as the API, and no file uploads."""
+async def posted_form(request: Request) -> FormData:
+    """The posted form, with its CSRF token checked; the same 64 KiB limit as the API, no uploads."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise HTTPException(413, f"The form is larger than {MAX_BODY_BYTES // 1024} KiB.")
-    return await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY_BYTES)
+    form = await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY_BYTES)
+    if not csrf_valid(request, form.get("csrf")):
+        raise HTTPException(403, "Your session expired. Go back, reload the page and try again.")
+    return form
 
 
 def safe_next(target: str | None) -> str:
@@ -90,11 +93,9 @@ async def sign_in(request: Request) -> Response:
             return RedirectResponse(target, status_code=303)
         return render(request, "signin.html", next=target, email="", error=None)
 
-    form = await read_form(request)
+    form = await posted_form(request)
     target = safe_next(str(form.get("next") or ""))
     email = str(form.get("email") or "").strip()
-    if not csrf_valid(request, form.get("csrf")):
-        return message(request, "Session expired", "Your session expired. Go back, reload the page and try again.", 403)
     keys = (f"ip:{_client_ip(request)}", f"email:{email.lower()}")
     if runtime.sign_in_attempts.locked(*keys):
         return locked(render(request, "signin.html", 429, next=target, email=email,
@@ -111,9 +112,8 @@ async def sign_in(request: Request) -> Response:
 
 
 async def sign_out(request: Request) -> Response:
-    form = await read_form(request)
-    if csrf_valid(request, form.get("csrf")):
-        request.session.clear()
+    await posted_form(request)
+    request.session.clear()
     return RedirectResponse("/auth/signin/", status_code=303)
 
 
@@ -143,11 +143,8 @@ async def _show_or_explain(request: Request, grant: DeviceGrant | None, code_fie
     return _confirmation(request, grant, client.name if client else grant.client_id, code_field, code)
 
 
-async def _decide(request: Request, grant: DeviceGrant | None) -> Response:
+async def _decide(request: Request, form: FormData, grant: DeviceGrant | None) -> Response:
     runtime = runtime_of(request)
-    form = await read_form(request)
-    if not csrf_valid(request, form.get("csrf")):
-        return message(request, "Session expired", "Your session expired. Go back, reload the page and try again.", 403)
     user = await signed_in_user(request)
     if user is None:
         return to_sign_in(request)
@@ -174,9 +171,9 @@ async def pairing(request: Request) -> Response:
         if await signed_in_user(request) is None:
             return to_sign_in(request)
         return await _show_or_explain(request, await device_flow.find(runtime.server, code=code), "pairing_code", code)
-    form = await read_form(request)
+    form = await posted_form(request)
     code = str(form.get("pairing_code") or "")
-    return await _decide(request, await device_flow.find(runtime.server, code=code))
+    return await _decide(request, form, await device_flow.find(runtime.server, code=code))
 
 
 async def device(request: Request) -> Response:
@@ -186,12 +183,12 @@ async def device(request: Request) -> Response:
     if request.method == "POST":
         if runtime.user_code_attempts.locked(*keys):  # the lock holds for the decision form too
             return locked(render(request, "device.html", 429, error=LOCKED, typed=""))
-        form = await read_form(request)
+        form = await posted_form(request)
         user_code = normalise_user_code(str(form.get("user_code") or ""))
         grant = await device_flow.find(runtime.server, user_code=user_code) if user_code else None
         if grant is None:  # a forged form: count it like a wrong code typed
             runtime.user_code_attempts.fail(*keys)
-        return await _decide(request, grant)
+        return await _decide(request, form, grant)
 
     typed = request.query_params.get("user_code")
     if typed is None:
@@ -230,9 +227,7 @@ async def devices(request: Request) -> Response:
     if user is None:
         return to_sign_in(request)
     if request.method == "POST":
-        form = await read_form(request)
-        if not csrf_valid(request, form.get("csrf")):
-            return message(request, "Session expired", "Your session expired. Go back, reload the page and try again.", 403)
+        form = await posted_form(request)
         if not await runtime.store.revoke_family(str(form.get("family_id") or ""), user_id=user.id):
             return message(request, "Device not found", "That device is not paired with your account any more.", 404)
         await audit.record(runtime.store, "device_unpaired", user_id=user.id, ip=_client_ip(request))
