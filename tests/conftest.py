@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import httpx
 import pytest
@@ -65,14 +65,18 @@ def _pg_available() -> bool:
         return False
 
 
+def unavailable(message: str) -> NoReturn:
+    """A service or tool a test needs is missing: a failure in CI, a skip on a developer machine."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI must have it)", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def db_kind(request: pytest.FixtureRequest) -> str:
     kind = request.config.getoption("--db")
     if kind == "postgres" and not _pg_available():
-        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must have it)", pytrace=False)
-        pytest.skip(message + "; start it or run with --db=sqlite")
+        unavailable(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; start it or run with --db=sqlite")
     return kind
 
 
@@ -80,10 +84,7 @@ def db_kind(request: pytest.FixtureRequest) -> str:
 def postgres_admin_url() -> str:
     """For tests that need PostgreSQL whatever --db says."""
     if not _pg_available():
-        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must have it)", pytrace=False)
-        pytest.skip(message)
+        unavailable(f"PostgreSQL is not reachable at {PG_ADMIN_URL}")
     return PG_ADMIN_URL
 
 

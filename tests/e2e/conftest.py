@@ -35,6 +35,7 @@ from tests.conftest import (
     create_pg_database,
     start_server,
     stop_server,
+    unavailable,
 )
 
 CHROMIUM = os.environ.get("PAIRFLOW_CHROMIUM", "/usr/bin/chromium")
@@ -54,10 +55,7 @@ def browser() -> Iterator[Any]:
     """Chromium for the e2e package only: Playwright's sync API keeps an asyncio loop running in the
     main thread while it is open, which would break the async tests that run after this package."""
     if not Path(CHROMIUM).exists():
-        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -170,10 +168,7 @@ def node_project() -> Path:
     """tests/e2e/js with its pinned packages installed (`npm ci`, only when node_modules is missing)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
-        message = "Node.js and npm are needed for the openid-client tests (apt-get install nodejs npm)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable("Node.js and npm are needed for the openid-client tests (apt-get install nodejs npm)")
     if not (JS_DIR / "node_modules" / "openid-client" / "package.json").exists():
         subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=JS_DIR, check=True, timeout=300)
     return JS_DIR
