@@ -24,7 +24,7 @@ EMAIL = "dev@example.com"
 @pytest.fixture
 def server(tmp_path: Path, database_url: str | None) -> LiveServer:
     """A real server whose devices may poll every second, with a user and a client."""
-    live = start_server(tmp_path / "data", database_url, extra=("--poll-interval", "1"))
+    live = start_server(tmp_path / "data", database_url, extra=("--poll-interval", "1", "--code-ttl", "60"))  # a stuck test ends within a minute
     live.pairflow("admin", "org", "create", "Acme")
     live.pairflow("admin", "user", "create", "--email", EMAIL, "--org", "Acme", "--password-stdin", input="long-password\n")
     yield live
@@ -94,10 +94,12 @@ def _deny_through_pages(server: LiveServer, auth_url: str) -> None:
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
         nxt = re.search(r'name="next" value="([^"]*)"', page.text).group(1).replace("&amp;", "&")
         signed = browser.post("/auth/signin/", data={"csrf": csrf, "next": nxt, "email": EMAIL, "password": "long-password"})
+        assert signed.status_code == 303, signed.text
         confirm = browser.get(signed.headers["location"])
         csrf = re.search(r'name="csrf" value="([^"]+)"', confirm.text).group(1)
         code = re.search(r'name="pairing_code" value="([^"]+)"', confirm.text).group(1)
-        browser.post("/oauth/authorize/pairing/", data={"csrf": csrf, "pairing_code": code, "decision": "deny"})
+        denied = browser.post("/oauth/authorize/pairing/", data={"csrf": csrf, "pairing_code": code, "decision": "deny"})
+        assert denied.status_code == 200 and "denied" in denied.text, denied.text
 
 
 def logged_in(server: LiveServer, home: Path) -> tuple[FileStore, Credentials, str]:
@@ -133,11 +135,15 @@ def test_token_processes_refresh_once_against_the_real_server(server: LiveServer
 
 
 def test_session_refreshes_on_expiry_and_logout_revokes(server: LiveServer, tmp_path: Path) -> None:
-    store, credentials, _ = logged_in(server, tmp_path / "home")
+    store, credentials, old_refresh = logged_in(server, tmp_path / "home")
+    old_access = store.load(server.url, credentials.client_id).tokens.access_token
     session = Session(store, server.url, credentials.client_id)
     fresh = session.token()
-    assert httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {fresh}"}).json()["email"] == EMAIL
+    # The stored token had expired: the session refreshed (a new pair) instead of handing out the old one.
+    assert fresh != old_access
     refresh_token = store.load(server.url, credentials.client_id).tokens.refresh_token
+    assert refresh_token != old_refresh
+    assert httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {fresh}"}).json()["email"] == EMAIL
     assert session.logout() is None  # the server was told
     assert store.load(server.url, credentials.client_id) is None
     revoked = httpx.post(f"{server.url}/oauth/access_token", auth=(credentials.client_id, credentials.client_secret),

@@ -83,3 +83,4 @@ async def test_simultaneous_redemptions_and_refreshes_each_win_once(servers: lis
         # the family (refresh-token reuse detection), so nothing more than those two rows exists.
         rows = await query(url, "SELECT used_at IS NOT NULL, revoked FROM refresh_tokens ORDER BY created_at")
         assert len(rows) == 2 and rows[0][0] and not rows[1][0], rows
+        assert all(revoked for _, revoked in rows), rows  # the replays revoked the family, the new token too

@@ -190,4 +190,5 @@ async def test_public_client_cannot_use_a_confidential_clients_code(app: App) ->
 async def test_pairing_with_the_other_client_is_scoped_to_it(app: App) -> None:
     other = basic(app.seed.other_client_id, app.seed.other_client_secret)
     started = await start(app, PAIRING, headers=other)
+    assert_oauth_error(await poll(app, PAIRING, started["pairing_code"]), 400, "invalid_grant")  # not the seed client's
     assert_oauth_error(await poll(app, PAIRING, started["pairing_code"], headers=other), 400, "authorization_pending")

@@ -135,7 +135,7 @@ async def test_wrong_codes_posted_to_the_decision_form_count_towards_the_lock(ap
     csrf = csrf_of(await app.http.get("/device"))
     for guess in ("BBBB-BBBB", "CCCC-CCCC", "DDDD-DDDD", "FFFF-FFFF", "GGGG-GGGG"):
         response = await app.http.post("/device", data={"csrf": csrf, "user_code": guess, "decision": "approve"})
-        assert 400 <= response.status_code < 500
+        assert response.status_code == 409 and "Code not found" in response.text, (guess, response.status_code)
     hit = await app.http.post("/device", data={"csrf": csrf, "user_code": victim["user_code"], "decision": "approve"})
     assert hit.status_code == 429
     assert_oauth_error(await poll(app, DEVICE, victim["device_code"]), 400, "authorization_pending")

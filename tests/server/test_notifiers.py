@@ -42,7 +42,10 @@ async def assert_wakes_across(first: Notifier, second: Notifier) -> None:
                 break
         else:
             raise AssertionError("no wake-up arrived")
-        assert not await second.wait("grant-2", 0.2), "an unrelated key must not wake"
+        unrelated = asyncio.create_task(second.wait("grant-2", 0.5))
+        await asyncio.sleep(0.05)
+        await first.publish("grant-1")
+        assert not await unrelated, "a publish for another key must not wake this one"
     finally:
         await first.close()
         await second.close()

@@ -30,7 +30,7 @@ from tests.server.helpers import (
     start,
 )
 
-EVIL_TARGETS = ["//evil.com", "https://evil.com", "/\\evil.com", "http:evil.com", "/\t/evil.com", "\\\\evil.com", "//evil.com/devices", "evil.com"]
+EVIL_TARGETS = ["//evil.com", "///evil.com", "https://evil.com", "/\\evil.com", "http:evil.com", "/\t/evil.com", "\\\\evil.com", "//evil.com/devices", "evil.com"]
 
 
 def assert_html(response: httpx.Response, status: int) -> None:
@@ -150,9 +150,10 @@ async def test_unpair_without_valid_csrf_changes_nothing(app: App) -> None:
 
 async def test_sign_out_without_valid_csrf_keeps_the_session(app: App) -> None:
     await sign_in(app)
-    await app.http.post("/auth/signout/", data={"csrf": "forged"})
+    assert_html(await app.http.post("/auth/signout/", data={"csrf": "forged"}), 403)
     assert await is_signed_in(app)
-    await app.http.post("/auth/signout/", data={"csrf": csrf_of(await app.http.get("/devices"))})
+    signed_out = await app.http.post("/auth/signout/", data={"csrf": csrf_of(await app.http.get("/devices"))})
+    assert signed_out.status_code == 303
     assert not await is_signed_in(app)
 
 
@@ -277,9 +278,11 @@ async def test_security_headers_on_every_page(app: App) -> None:
 
 
 async def test_html_pages_are_not_cached(app: App) -> None:
-    for page in await every_page(app):
-        if page.headers.get("content-type", "").startswith("text/html"):
-            assert page.headers.get("cache-control") == "no-store", page.request.url
+    html_pages = [page for page in await every_page(app) if page.headers.get("content-type", "").startswith("text/html")]
+    # sign-in, code entry, wrong code, 404, confirmation, devices, code not found, success (the 303 has no body)
+    assert len(html_pages) == 8, [(p.request.url.path, p.status_code) for p in html_pages]
+    for page in html_pages:
+        assert page.headers.get("cache-control") == "no-store", page.request.url
 
 
 async def test_page_errors_are_html_not_500(app: App) -> None:
@@ -294,9 +297,16 @@ async def test_page_errors_are_html_not_500(app: App) -> None:
         response = await app.http.get(path, params=params)
         assert 400 <= response.status_code < 500, (path, params, response.status_code)
         assert response.headers["content-type"].startswith("text/html")
-    for path, data in [("/oauth/authorize/pairing/", {}), ("/device", {"user_code": "zzz"}), ("/devices", {"family_id": "x"})]:
+    csrf = csrf_of(await app.http.get("/devices"))
+    for path, data, status in [
+        ("/oauth/authorize/pairing/", {}, 403),  # no CSRF token
+        ("/oauth/authorize/pairing/", {"csrf": csrf}, 400),  # no decision
+        ("/device", {"csrf": csrf, "user_code": "zzz", "decision": "approve"}, 409),  # not a code
+        ("/devices", {"csrf": csrf, "family_id": "x"}, 404),  # not a paired device
+    ]:
         response = await app.http.post(path, data=data)
-        assert response.status_code < 500, (path, response.status_code)
+        assert response.status_code == status, (path, data, response.status_code)
+        assert response.headers["content-type"].startswith("text/html")
 
 
 async def test_devices_page_lists_paired_devices(app: App) -> None:

@@ -27,7 +27,8 @@ async def test_rotated_access_tokens_share_the_session(app: App) -> None:
     refreshed = (await app.http.post("/oauth/access_token", headers=app.seed.basic(),
                                      data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})).json()
     assert await me(app, tokens["access_token"]) == 200 and await me(app, refreshed["access_token"]) == 200
-    await app.http.post("/oauth/revoke", headers=app.seed.basic(), data={"token": refreshed["refresh_token"]})
+    revoked = await app.http.post("/oauth/revoke", headers=app.seed.basic(), data={"token": refreshed["refresh_token"]})
+    assert revoked.status_code == 200
     assert await me(app, tokens["access_token"]) == 401 and await me(app, refreshed["access_token"]) == 401
 
 
@@ -35,7 +36,8 @@ async def test_unpairing_on_the_devices_page_signs_the_device_out(app: App) -> N
     tokens = await approved_tokens(app, PAIRING)
     page = await app.http.get("/devices")  # the browser that approved is still signed in
     family_id = re.search(r'name="family_id" value="([^"]+)"', page.text).group(1)
-    await app.http.post("/devices", data={"csrf": csrf_of(page), "family_id": family_id})
+    unpaired = await app.http.post("/devices", data={"csrf": csrf_of(page), "family_id": family_id})
+    assert unpaired.status_code == 303
     assert await me(app, tokens["access_token"]) == 401
 
 

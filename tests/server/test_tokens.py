@@ -10,6 +10,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from pairflow.oauth.jwt import TokenSigner
 from tests.conftest import App
 from tests.server.helpers import (
     DEVICE,
@@ -95,7 +96,7 @@ async def test_api_me_rejects_missing_and_malformed_tokens(app: App) -> None:
     assert_invalid_token(await me(app, tokens["refresh_token"]))
 
 
-async def test_api_me_rejects_tampered_tokens(app: App) -> None:
+async def test_api_me_rejects_tampered_tokens(app: App, signing_key_pem: str) -> None:
     tokens = await approved_tokens(app, DEVICE)
     header, payload, signature = tokens["access_token"].split(".")
     claims = b64url_json(payload)
@@ -113,13 +114,21 @@ async def test_api_me_rejects_tampered_tokens(app: App) -> None:
     # HS256 keyed with the public key (algorithm confusion) is refused too.
     hs_header = b64url({"alg": "HS256", "typ": "JWT", "kid": kid})
     assert_invalid_token(await me(app, f"{hs_header}.{payload}.{signature}"))
+    # Signed with this server's own key (the app's, see conftest), but naming another issuer or another key.
+    elsewhere = "http://elsewhere"
+    assert_invalid_token(await me(app, TokenSigner(signing_key_pem, elsewhere).sign({**claims, "iss": elsewhere})))
+    ours = RSAKey.import_key(signing_key_pem)
+    assert_invalid_token(await me(app, jwt.encode({"alg": "RS256", "kid": "another-key"}, claims, ours, algorithms=["RS256"])))
+    # The same claims signed the genuine way are accepted, so the refusals above are not about the claims.
+    assert (await me(app, jwt.encode({"alg": "RS256", "kid": kid}, claims, ours, algorithms=["RS256"]))).status_code == 200
 
 
 async def test_api_me_rejects_expired_tokens(app: App) -> None:
+    app.clock.now = float(int(app.clock.now))  # a whole second, so that exp is reached exactly (iat is truncated)
     tokens = await approved_tokens(app, DEVICE)
     app.clock.advance(3599)
     assert (await me(app, tokens["access_token"])).status_code == 200
-    app.clock.advance(1)
+    app.clock.advance(1)  # now == exp: expired (RFC 7519: "on or after")
     assert_invalid_token(await me(app, tokens["access_token"]))
 
 
@@ -142,10 +151,16 @@ async def test_metadata_lists_endpoints_grants_methods_and_scopes(app: App) -> N
     assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post", "none"}
     assert "client_secret_basic" in doc["introspection_endpoint_auth_methods_supported"]
     assert set(doc["scopes_supported"]) == {"printing", "scanning"}
-    # Every advertised endpoint exists (POSTs answer in JSON, not 404).
-    for key in ("token_endpoint", "device_authorization_endpoint", "pairing_endpoint", "revocation_endpoint", "introspection_endpoint"):
-        answer = await app.http.post(doc[key].removeprefix(issuer))
-        assert answer.status_code in (400, 401), (key, answer.status_code)
+    # Every advertised endpoint exists: an empty POST gets that endpoint's own protocol error, not a 404.
+    expected = {
+        "token_endpoint": (400, "invalid_request"),  # grant_type is read before the client
+        "device_authorization_endpoint": (401, "invalid_client"),
+        "pairing_endpoint": (401, "invalid_client"),
+        "revocation_endpoint": (401, "invalid_client"),
+        "introspection_endpoint": (401, "invalid_client"),
+    }
+    for key, (status, error) in expected.items():
+        assert_oauth_error(await app.http.post(doc[key].removeprefix(issuer)), status, error)
     assert (await app.http.get(doc["jwks_uri"].removeprefix(issuer))).status_code == 200
 
 
@@ -212,8 +227,10 @@ async def test_introspection_of_refresh_tokens(app: App) -> None:
     for hint in (None, "refresh_token", "access_token"):
         active = await introspect(app, tokens["refresh_token"], hint)
         assert active["active"] is True and active["sub"] == app.seed.user_id and active["token_type"] == "refresh_token"
-    await refresh(app, tokens["refresh_token"])
+    rotated = await refresh(app, tokens["refresh_token"])
+    assert rotated.status_code == 200, rotated.text
     assert (await introspect(app, tokens["refresh_token"])) == {"active": False}
+    assert (await introspect(app, rotated.json()["refresh_token"]))["active"] is True
     assert (await introspect(app, "no-such-token")) == {"active": False}
 
 

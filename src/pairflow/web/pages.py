@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -66,8 +66,9 @@ def safe_next(target: str | None) -> str:
     """Only local paths: never an open redirect to another site."""
     if not target:
         return "/devices"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # A path must start with one "/": "//host" and "/\\host" are other sites to browsers, which also
+    # drop tabs and newlines ("/\t/host"), so no control character is allowed either.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or not target.isprintable():
         return "/devices"
     return target
 
