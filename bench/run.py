@@ -312,7 +312,7 @@ def profiled(ctx: Ctx, name: str, seconds: float) -> subprocess.Popen[Any] | Non
     if ctx.profile is None:
         return None
     ctx.profile.mkdir(parents=True, exist_ok=True)
-    return spawn(["py-spy", "record", "--nonblocking", "-r", "200", "-p", str(ctx.server.pid), "-d", str(max(1, int(seconds))),
+    return spawn([shutil.which("py-spy") or str(Path(PY).parent / "py-spy"), "record", "--nonblocking", "-r", "200", "-p", str(ctx.server.pid), "-d", str(max(1, int(seconds))),
                   "-f", "raw", "-o", str(ctx.profile / f"{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -6,7 +6,6 @@ purpose, run off the event loop); client secrets are random, so a keyed SHA-256 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import anyio
@@ -14,7 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pairflow import audit
-from pairflow.oauth.codes import KeyedHasher, new_client_id, new_client_secret
+from pairflow.oauth.codes import KeyedHasher, new_client_id, new_client_secret, new_uuid
 from pairflow.oauth.server import DEVICE_GRANT_TYPES
 from pairflow.store import Client, Conflict, Organisation, Store, User
 
@@ -57,7 +56,7 @@ async def create_org(store: Store, name: str, now: float) -> Organisation:
     name = _display_name(name, "An organisation")
     if any(org.name.casefold() == name.casefold() for org in await store.list_orgs()):
         raise AccountError(f"An organisation named '{name}' exists already.")
-    org = Organisation(id=str(uuid.uuid4()), name=name, created_at=now)
+    org = Organisation(id=new_uuid(), name=name, created_at=now)
     try:
         await store.create_org(org)
     except Conflict:
@@ -74,7 +73,7 @@ async def create_user(store: Store, email: str, password: str, org_name: str, no
     if org is None:
         raise AccountError(f"No organisation named '{org_name}'; create it with `pairflow admin org create`.")
     password_hash = await anyio.to_thread.run_sync(_passwords.hash, password)
-    user = User(id=str(uuid.uuid4()), email=email, password_hash=password_hash, org_id=org.id, created_at=now)
+    user = User(id=new_uuid(), email=email, password_hash=password_hash, org_id=org.id, created_at=now)
     try:
         await store.create_user(user)
     except Conflict:

@@ -10,12 +10,11 @@ UPDATE that records the poll, applies ``slow_down`` and redeems an approved code
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from pairflow import audit
-from pairflow.oauth.codes import new_device_code, new_pairing_code, new_user_code
+from pairflow.oauth.codes import new_device_code, new_pairing_code, new_user_code, new_uuid
 from pairflow.oauth.errors import (
     AccessDenied,
     AuthorizationPending,
@@ -113,7 +112,7 @@ async def poll(server: AuthorizationServer, client: Client, kind: str, code: str
     jti = new_jti()
     code_hash = server.hash(code)
     refresh_token, stored_refresh = server.new_refresh_token()  # kept only if this poll redeems
-    session_id = str(uuid.uuid4())
+    session_id = new_uuid()
     grant = await server.store.poll_grant(
         kind, code_hash, client.client_id, jti=jti, now=now, refresh_token=stored_refresh, session_id=session_id
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
+
+from pairflow.oauth.codes import token_urlsafe
 
 ALGORITHM = "RS256"
 
@@ -53,4 +54,4 @@ class TokenSigner:
 
 
 def new_jti() -> str:
-    return secrets.token_urlsafe(16)
+    return token_urlsafe(16)

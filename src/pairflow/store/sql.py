@@ -9,13 +9,15 @@ statement and the event loop never waits for SQLite's file lock.
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
+    Boolean,
     Connection,
     and_,
     bindparam,
@@ -32,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from pairflow.store import (
     Account,
@@ -110,6 +113,7 @@ def _build_rotate_statement() -> Any:
 
 POLL_GRANT = _build_poll_statement()
 ROTATE_REFRESH_TOKEN = _build_rotate_statement()
+SELECT_GRANT = select(device_grants).where(device_grants.c.code_hash == _param("code_hash"))
 SELECT_CLIENT = select(clients).where(clients.c.client_id == _param("client_id"))
 # A session is live while its family holds an unrevoked token (deleting the user or the
 # client deletes the family, so their access tokens stop working too).
@@ -125,47 +129,171 @@ SELECT_ACCOUNT = (
 )
 
 
+class Prepared:
+    """A Core statement compiled once for one dialect and run straight on the DBAPI cursor.
+
+    For the one-row statements on the hot paths, SQLAlchemy's per-execution work (execution
+    context, result metadata, type processing) costs several times what the database does;
+    the statement stays defined in Core and only its execution skips that layer.
+    """
+
+    def __init__(self, statement: Any, dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql: str = compiled.string
+        # Per position: the caller's parameter name, or the constant that Core bound itself.
+        fixed = compiled.params
+        self._positions = [(name, compiled.binds[name].required, fixed[name]) for name in compiled.positiontup or ()]
+        self._columns = [column.key for column in statement.exported_columns]
+        self._booleans = [isinstance(column.type, Boolean) for column in statement.exported_columns]
+        self._errors = dialect.loaded_dbapi.Error
+
+    def execute(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Run the statement; its first row (if it returns rows) by column name."""
+        values = [params[name] if required else constant for name, required, constant in self._positions]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, values)
+            rows = cursor.fetchall() if self._columns else []
+        except self._errors as exc:  # the same wrapped errors that Connection.execute raises
+            raise DBAPIError.instance(self.sql, values, exc, self._errors) from exc
+        finally:
+            cursor.close()
+        if not rows:
+            return None
+        return {
+            name: bool(value) if boolean and value is not None else value
+            for name, boolean, value in zip(self._columns, self._booleans, rows[0])
+        }
+
+
 class Runner(Protocol):
     """Runs ``work`` in one transaction and returns its result."""
 
-    dialect: str
+    dialect: Any
 
     async def run(self, work: Callable[[Connection], R]) -> R: ...
     async def close(self) -> None: ...
 
 
+_Job = tuple[Callable[[Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
 class SqliteRunner:
-    dialect = "sqlite"
+    """One connection on one thread, with group commit.
+
+    Calls queue up while the thread is busy; the thread then runs every queued call in one
+    transaction, each inside its own SAVEPOINT (a failing call undoes only itself), commits
+    once and wakes the event loop once. Under load one commit serves dozens of requests,
+    and the event loop never waits for SQLite's file lock. A call's result is delivered
+    only after its transaction has committed.
+    """
+
+    MAX_BATCH = 256
 
     def __init__(self, url: str) -> None:
-        # One connection on one thread: SQLite has one writer at a time anyway, and several
-        # server processes still coordinate through WAL and the busy timeout.
-        self.engine = create_engine(make_url(url).set(drivername="sqlite"), pool_size=1, max_overflow=0,
-                                    connect_args={"timeout": 30, "check_same_thread": False})
+        # AUTOCOMMIT: the thread issues BEGIN, SAVEPOINT and COMMIT itself.
+        self.engine = create_engine(make_url(url).set(drivername="sqlite"), poolclass=NullPool,
+                                    isolation_level="AUTOCOMMIT", connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(self.engine, "connect", _configure_sqlite)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="pairflow-sqlite")
+        self.dialect = self.engine.dialect
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="pairflow-sqlite", daemon=True)
+        self._thread.start()
 
     async def run(self, work: Callable[[Connection], R]) -> R:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work)
-
-    def _transaction(self, work: Callable[[Connection], R]) -> R:
-        with self.engine.begin() as conn:
-            return work(conn)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._jobs.put((work, future, loop))
+        return await future
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self.engine.dispose)
-        self._thread.shutdown()
+        self._jobs.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+    def _serve(self) -> None:
+        conn: Connection | None = None
+        running = True
+        while running:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    running = False
+                    break
+                batch.append(job)
+            try:
+                conn = conn or self.engine.connect()
+                outcomes = self._transaction(conn, [work for work, _, _ in batch])
+            except Exception as exc:  # BEGIN or COMMIT failed (lock timeout, disk): nothing of the batch stands
+                if conn is not None:
+                    conn.close()
+                    conn = None
+                outcomes = [(False, exc)] * len(batch)
+            _deliver(batch, outcomes)
+        if conn is not None:
+            conn.close()
+        self.engine.dispose()
+
+    @staticmethod
+    def _transaction(conn: Connection, works: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        outcomes: list[tuple[bool, Any]] = []
+        # SQLAlchemy's transaction sends nothing under AUTOCOMMIT, but it tells the works
+        # (Alembic among them) that one is open, so they leave committing to us. On an
+        # error it rolls the database back.
+        with conn.begin():
+            # IMMEDIATE takes the write lock up front: waiting for it honours busy_timeout,
+            # where upgrading a read transaction later could fail at once.
+            raw.execute("BEGIN IMMEDIATE")
+            for work in works:
+                raw.execute("SAVEPOINT call")
+                try:
+                    outcomes.append((True, work(conn)))
+                except Exception as exc:
+                    raw.execute("ROLLBACK TO call")
+                    outcomes.append((False, exc))
+                raw.execute("RELEASE call")
+            raw.execute("COMMIT")
+        return outcomes
+
+
+def _deliver(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+    """Hand each result to its caller's event loop, one wake-up per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for (_, future, loop), (ok, value) in zip(batch, outcomes):
+        by_loop.setdefault(loop, []).append((future, ok, value))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # that loop has closed: nobody is waiting any more
+            pass
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.done():  # the caller was cancelled (its client went away)
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class PostgresRunner:
-    dialect = "postgresql"
-
     def __init__(self, url: str) -> None:
         # Bounded waits: a database that stops answering (network partition) must give 503s, not hung requests.
         # No pre-ping (a round trip per transaction): a dead connection fails one request with a 503 and
         # SQLAlchemy then replaces the whole pool.
         self.engine = create_async_engine(url, pool_size=10, max_overflow=20,
                                           connect_args={"timeout": 5, "command_timeout": 10})
+        self.dialect = self.engine.dialect
 
     async def run(self, work: Callable[[Connection], R]) -> R:
         async with self.engine.begin() as conn:
@@ -210,7 +338,14 @@ def _refresh_row(
 class SqlStore:
     def __init__(self, url: str) -> None:
         self._runner: Runner = SqliteRunner(url) if url.startswith("sqlite") else PostgresRunner(url)
-        self.dialect = self._runner.dialect
+        dialect = self._runner.dialect
+        self.dialect: str = dialect.name
+        self._poll_grant = Prepared(POLL_GRANT, dialect)
+        self._rotate_refresh_token = Prepared(ROTATE_REFRESH_TOKEN, dialect)
+        self._insert_refresh_token = Prepared(insert(refresh_tokens), dialect)
+        self._insert_grant = Prepared(insert(device_grants), dialect)
+        self._select_grant = Prepared(SELECT_GRANT, dialect)
+        self._select_account = Prepared(SELECT_ACCOUNT, dialect)
         # Every token request authenticates its client: a short-lived cache saves a query each time.
         self._clients: dict[str, tuple[float, Client | None]] = {}
 
@@ -314,11 +449,14 @@ class SqlStore:
     # Device grants
 
     async def create_grant(self, grant: DeviceGrant) -> None:
-        await self._insert(device_grants, grant)
+        row = asdict(grant)
+        await self.run(lambda conn: self._insert_grant.execute(conn, row))
 
     async def find_grant(self, *, code_hash: str | None = None, user_code_hash: str | None = None) -> DeviceGrant | None:
-        column, value = (device_grants.c.code_hash, code_hash) if code_hash else (device_grants.c.user_code_hash, user_code_hash)
-        return await self._one(DeviceGrant, select(device_grants).where(column == value))
+        if code_hash:  # held token requests re-read by code
+            row = await self.run(lambda conn: self._select_grant.execute(conn, {"p_code_hash": code_hash}))
+            return DeviceGrant(**row) if row is not None else None
+        return await self._one(DeviceGrant, select(device_grants).where(device_grants.c.user_code_hash == user_code_hash))
 
     async def decide_grant(self, code_hash: str, *, approve: bool, user_id: str, org_id: str, now: float) -> bool:
         g = device_grants.c
@@ -348,12 +486,12 @@ class SqlStore:
         params = {"p_code_hash": code_hash, "p_kind": kind, "p_client_id": client_id, "p_jti": jti, "p_now": now}
 
         def work(conn: Connection) -> DeviceGrant | None:
-            row = conn.execute(POLL_GRANT, params).first()
+            row = self._poll_grant.execute(conn, params)
             if row is None:
                 return None
-            grant = _row(DeviceGrant, row)
+            grant = DeviceGrant(**row)
             if grant.state == "redeemed" and grant.token_jti == jti:
-                conn.execute(insert(refresh_tokens), _refresh_row(refresh_token, session_id, grant, now))
+                self._insert_refresh_token.execute(conn, _refresh_row(refresh_token, session_id, grant, now))
             return grant
 
         return await self.run(work)
@@ -368,11 +506,11 @@ class SqlStore:
         params = {"p_token_hash": token_hash, "p_client_id": client_id, "p_now": now}
 
         def work(conn: Connection) -> RefreshToken | None:
-            row = conn.execute(ROTATE_REFRESH_TOKEN, params).first()
+            row = self._rotate_refresh_token.execute(conn, params)
             if row is None:
                 return None
-            spent = _row(RefreshToken, row)
-            conn.execute(insert(refresh_tokens), _refresh_row(successor, spent.family_id, spent, now, scope))
+            spent = RefreshToken(**row)
+            self._insert_refresh_token.execute(conn, _refresh_row(successor, spent.family_id, spent, now, scope))
             return spent
 
         return await self.run(work)
@@ -389,7 +527,9 @@ class SqlStore:
 
     async def get_account(self, user_id: str, session_id: str) -> Account | None:
         """The user and organisation, if the device session (refresh-token family) is still live."""
-        return await self._one(Account, SELECT_ACCOUNT, {"p_user_id": user_id, "p_session_id": session_id})
+        params = {"p_user_id": user_id, "p_session_id": session_id}
+        row = await self.run(lambda conn: self._select_account.execute(conn, params))
+        return Account(**row) if row is not None else None
 
     async def list_paired_devices(self, user_id: str, now: float) -> list[PairedDevice]:
         r = refresh_tokens.c
