@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
@@ -27,11 +31,17 @@ class TokenSigner:
         # The kid is the key's RFC 7638 thumbprint: stable across processes and restarts.
         self.kid = probe.thumbprint()
         self._key = RSAKey.import_key(private_pem, parameters={"kid": self.kid, "use": "sig", "alg": ALGORITHM})
-        self._header = {"typ": "JWT", "alg": ALGORITHM, "kid": self.kid}
+        self._header_segment = _b64url(orjson.dumps({"typ": "JWT", "alg": ALGORITHM, "kid": self.kid}))
+        self._private_key = self._key.private_key
         self.issuer = issuer
 
     def sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(self._header, claims, self._key, algorithms=[ALGORITHM])
+        # RFC 7515 compact serialisation by hand: the header is the same for every token, and
+        # joserfc's generic encode path costs a third as much again as the RSA signature itself.
+        # joserfc still verifies every token (ours and the interop tests' clients).
+        signing_input = self._header_segment + b"." + _b64url(orjson.dumps(claims))
+        signature = self._private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return (signing_input + b"." + _b64url(signature)).decode()
 
     def verify(self, token: str, now: float) -> dict[str, Any]:
         """The token's claims if it is ours, untampered and unexpired; else ``ValueError``."""
@@ -51,6 +61,10 @@ class TokenSigner:
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self._key.as_dict(private=False)]}
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def new_jti() -> str:
