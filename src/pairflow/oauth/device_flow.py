@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pairflow import audit
-from pairflow.oauth.codes import new_device_code, new_pairing_code, new_user_code, new_uuid
+from pairflow.oauth.codes import new_device_code, new_pairing_code, new_user_code
 from pairflow.oauth.errors import (
     AccessDenied,
     AuthorizationPending,
@@ -26,7 +26,7 @@ from pairflow.oauth.errors import (
 from pairflow.oauth.jwt import new_jti
 from pairflow.oauth.request import OAuthRequest
 from pairflow.oauth.server import AuthorizationServer
-from pairflow.store import Client, Conflict, DeviceGrant, User
+from pairflow.store import Client, Conflict, DeviceGrant, NewRefreshToken, User
 
 PAIRING = "pairing"  # ezeep dialect: one code, shown in the auth_url and polled with
 DEVICE = "device"  # RFC 8628: a secret device_code to poll with, a short user_code to type
@@ -109,12 +109,17 @@ async def poll(server: AuthorizationServer, client: Client, kind: str, code: str
     when it arrived; while it waits it only reads.
     """
     now = server.clock()
-    jti = new_jti()
+    jti = new_jti()  # marks this poll in the grant; if it redeems, it also names the new device session
     code_hash = server.hash(code)
-    refresh_token, stored_refresh = server.new_refresh_token()  # kept only if this poll redeems
-    session_id = new_uuid()
+    issued: list[str] = []  # the refresh token to hand out, made only by the poll that redeems
+
+    def first_refresh_token() -> NewRefreshToken:
+        token, stored = server.new_refresh_token()
+        issued.append(token)
+        return stored
+
     grant = await server.store.poll_grant(
-        kind, code_hash, client.client_id, jti=jti, now=now, refresh_token=stored_refresh, session_id=session_id
+        kind, code_hash, client.client_id, jti=jti, now=now, first_refresh_token=first_refresh_token
     )
     if grant is None:
         raise InvalidGrant("Unknown code, or the code was issued to another client.")
@@ -123,11 +128,10 @@ async def poll(server: AuthorizationServer, client: Client, kind: str, code: str
         grant = await _hold(server, grant, deadline=min(now + wait, grant.expires_at))
         if grant.state == "approved":  # redeem it with the same atomic update
             grant = await server.store.poll_grant(
-                kind, code_hash, client.client_id, jti=jti, now=server.clock(), refresh_token=stored_refresh,
-                session_id=session_id,
+                kind, code_hash, client.client_id, jti=jti, now=server.clock(), first_refresh_token=first_refresh_token
             ) or grant
         now = server.clock()
-    return _answer(server, client, grant, jti, refresh_token, session_id, now, slowed=slowed)
+    return _answer(server, client, grant, jti, issued, now, slowed=slowed)
 
 
 async def _hold(server: AuthorizationServer, grant: DeviceGrant, deadline: float) -> DeviceGrant:
@@ -147,8 +151,7 @@ def _answer(
     client: Client,
     grant: DeviceGrant,
     jti: str,
-    refresh_token: str,
-    session_id: str,
+    issued: list[str],
     now: float,
     *,
     slowed: bool,
@@ -159,7 +162,7 @@ def _answer(
         assert grant.user_id is not None and grant.org_id is not None
         return server.token_response(
             client_id=client.client_id, user_id=grant.user_id, org_id=grant.org_id, scope=grant.scope, jti=jti,
-            refresh_token=refresh_token, session_id=session_id,
+            refresh_token=issued[0], session_id=jti,
         )
     if grant.state == "denied":
         raise AccessDenied("The user denied the request.")

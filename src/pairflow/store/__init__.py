@@ -156,8 +156,8 @@ class Store(Protocol):
     async def find_grant(self, *, code_hash: str | None = None, user_code_hash: str | None = None) -> DeviceGrant | None: ...
     async def decide_grant(self, code_hash: str, *, approve: bool, user_id: str, org_id: str, now: float) -> bool: ...
     async def poll_grant(
-        self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float, refresh_token: NewRefreshToken,
-        session_id: str,
+        self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float,
+        first_refresh_token: Callable[[], NewRefreshToken],
     ) -> DeviceGrant | None: ...
 
     # Refresh tokens.

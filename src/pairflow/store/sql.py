@@ -162,7 +162,7 @@ class Prepared:
             return None
         return {
             name: bool(value) if boolean and value is not None else value
-            for name, boolean, value in zip(self._columns, self._booleans, rows[0])
+            for name, boolean, value in zip(self._columns, self._booleans, rows[0], strict=True)
         }
 
 
@@ -267,7 +267,7 @@ class SqliteRunner:
 def _deliver(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
     """Hand each result to its caller's event loop, one wake-up per loop."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-    for (_, future, loop), (ok, value) in zip(batch, outcomes):
+    for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
         by_loop.setdefault(loop, []).append((future, ok, value))
     for loop, settled in by_loop.items():
         try:
@@ -468,8 +468,8 @@ class SqlStore:
         return await self._count(statement) == 1
 
     async def poll_grant(
-        self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float, refresh_token: NewRefreshToken,
-        session_id: str,
+        self, kind: str, code_hash: str, client_id: str, *, jti: str, now: float,
+        first_refresh_token: Callable[[], NewRefreshToken],
     ) -> DeviceGrant | None:
         """Record one poll atomically, and redeem the grant if it is approved.
 
@@ -479,9 +479,9 @@ class SqlStore:
         grows ``interval`` (slow_down); an on-time poll moves ``last_polled_at`` to ``now``
         and, on a pending grant, sets ``token_jti`` to this caller's ``jti`` (so the caller
         knows its poll was accepted, even when an earlier poll came at the same instant).
-        The caller that redeems also stores ``refresh_token`` as the first of the family
-        ``session_id``, in the same transaction. Returns the row as it is after the update, or None when no such grant
-        exists for this client.
+        The poll that redeems also stores ``first_refresh_token()`` (called only then) as the
+        first token of a new family named ``jti``, in the same transaction. Returns the row
+        as it is after the update, or None when no such grant exists for this client.
         """
         params = {"p_code_hash": code_hash, "p_kind": kind, "p_client_id": client_id, "p_jti": jti, "p_now": now}
 
@@ -491,7 +491,7 @@ class SqlStore:
                 return None
             grant = DeviceGrant(**row)
             if grant.state == "redeemed" and grant.token_jti == jti:
-                self._insert_refresh_token.execute(conn, _refresh_row(refresh_token, session_id, grant, now))
+                self._insert_refresh_token.execute(conn, _refresh_row(first_refresh_token(), jti, grant, now))
             return grant
 
         return await self.run(work)
