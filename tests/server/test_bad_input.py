@@ -123,6 +123,21 @@ async def test_get_on_post_endpoints_is_405_json(app: App) -> None:
         assert "POST" in response.headers.get("allow", ""), path
 
 
+async def test_post_on_get_endpoints_is_405_json_and_head_works(app: App) -> None:
+    for path in ("/api/me", "/healthz", "/.well-known/jwks.json", "/.well-known/oauth-authorization-server/"):
+        response = await app.http.post(path, data={"x": "1"})
+        assert_oauth_error(response, 405, "invalid_request")
+        assert response.headers["allow"] == "GET, HEAD", path
+    head = await app.http.head("/healthz")  # load balancers probe with HEAD
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-type"] == "application/json"
+    assert int(head.headers["content-length"]) == len(b'{"status":"ok"}')
+
+
+async def test_unknown_api_path_is_404_json(app: App) -> None:
+    for path in ("/oauth/nothing", "/api/nothing", "/.well-known/nothing"):
+        assert_oauth_error(await app.http.post(path, data={"x": "1"}), 404, "invalid_request")
+
+
 async def test_oversized_body_is_413_json(app: App) -> None:
     async def chunks():  # no Content-Length: the limit holds while streaming too
         for _ in range(20):

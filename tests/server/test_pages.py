@@ -277,6 +277,22 @@ async def test_security_headers_on_every_page(app: App) -> None:
         assert headers.get("referrer-policy") == "no-referrer", where
 
 
+async def test_security_headers_on_machine_answers_too(app: App) -> None:
+    answers = [
+        await app.http.post("/oauth/pair", headers=app.seed.basic(), data={"mode": "device"}),
+        await app.http.post("/oauth/access_token", data={"grant_type": "pairing_code", "pairing_code": "x"}),
+        await app.http.get("/.well-known/jwks.json"),
+        await app.http.get("/oauth/nothing"),
+    ]
+    for answer in answers:
+        where = f"{answer.request.url.path} -> {answer.status_code}"
+        assert answer.headers.get("x-content-type-options") == "nosniff", where
+        assert answer.headers.get("x-frame-options") == "DENY", where
+        assert len(answer.headers.get_list("cache-control")) == 1, where  # exactly one, never a second no-store
+    assert answers[0].headers["cache-control"] == "no-store" and answers[0].headers["pragma"] == "no-cache"
+    assert answers[2].headers["cache-control"] == "public, max-age=300"
+
+
 async def test_html_pages_are_not_cached(app: App) -> None:
     html_pages = [page for page in await every_page(app) if page.headers.get("content-type", "").startswith("text/html")]
     # sign-in, code entry, wrong code, 404, confirmation, devices, code not found, success (the 303 has no body)

@@ -19,10 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pairflow import assembly
 from pairflow.config import Settings
-from pairflow.oauth.errors import OAuthError, ServerError, TemporarilyUnavailable
+from pairflow.oauth.errors import OAuthError
 from pairflow.store import StoreUnavailable
 from pairflow.web import api, pages
-from pairflow.web.responses import error_response
 from pairflow.web.runtime import Runtime
 from pairflow.web.security import SecurityHeadersMiddleware
 
@@ -68,30 +67,24 @@ def create_app(settings: Settings) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        if api.is_api_path(request.url.path):
-            if exc.status_code == 405:
-                allowed = dict(exc.headers or {})  # RFC 9110 section 15.5.6: a 405 names the allowed methods
-                return error_response(OAuthError(f"Method {request.method} is not allowed on {request.url.path}.", status_code=405, headers=allowed))
-            return error_response(OAuthError(f"No endpoint at {request.url.path}.", status_code=exc.status_code))
+        if api.is_api_path(request.url.path):  # known API paths never get here: api.MachineApi answers them
+            return api.error_response(OAuthError(f"No endpoint at {request.url.path}.", status_code=exc.status_code))
         titles = {403: "Session expired", 404: "Page not found", 405: "Not allowed", 413: "Form too large"}
         return pages.message(request, titles.get(exc.status_code, "Error"), exc.detail, exc.status_code)
 
     async def store_down(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable: %s", exc.__class__.__name__)
-        if api.is_api_path(request.url.path):
-            return error_response(TemporarilyUnavailable("The server cannot reach its database; retry shortly.", headers={"Retry-After": "2"}))
         return pages.unavailable_page(request)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        if api.is_api_path(request.url.path):
-            return error_response(ServerError("The server hit an unexpected error; it has been logged."))
         return pages.message(request, "Something went wrong", "Please try again in a moment.", 500)
 
     app = Starlette(
-        routes=[*api.routes(), *pages.routes(), Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")],
+        routes=[*pages.routes(), Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")],
         middleware=[
             Middleware(SecurityHeadersMiddleware, https=settings.issuer_url.startswith("https://")),
+            Middleware(api.MachineApi, runtime=runtime),
             Middleware(LazySessionMiddleware, runtime=runtime),
         ],
         exception_handlers={
