@@ -721,7 +721,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pairflow-bench-") as tmp:
         ctx = Ctx(quick=args.quick, database=args.database, tmp=Path(tmp), profile=args.profile and args.profile.resolve())
         q = args.quick
-        n_tokens, n_refresh = (600, 2 * WRK_CONNS) if q else (2000, 2 * WRK_CONNS)
+        n_tokens, n_refresh = (1500, 2 * WRK_CONNS) if q else (6000, 2 * WRK_CONNS)
         # The pending pool is large enough that, at 20k polls/s, no code is polled again within its 1 s interval.
         n_pool, n_wait, n_plain, n_many = (12000, 200, 200, 2000) if q else (40000, 1000, 1000, 10000)
         many_seconds = 10 if q else 30

@@ -32,10 +32,12 @@ POOL_BYTES = 4096
 class RandomPool:
     """Bytes from ``os.urandom``, read 4 KiB at a time.
 
-    One ``getrandom`` system call costs 25-50 µs in the sandboxed VMs we run on, and a
-    token request draws several random values; reading ahead makes that one call per
-    hundred requests. The bytes are the kernel's CSPRNG output, used once each; a forked
-    child drops what it inherited so that parent and child never hand out the same bytes.
+    ``os.urandom`` releases the GIL around its system call, and while the SQLite thread
+    waits for the GIL every release can hand it over mid-request: a token request draws
+    three random values, so that was three thread switches per request. Reading ahead
+    makes it one call per hundred requests. The bytes are the kernel's CSPRNG output,
+    each used once; a forked child drops what it inherited, so parent and child never
+    hand out the same bytes.
     """
 
     def __init__(self) -> None:
