@@ -6,7 +6,8 @@ The server (`pairflow serve`, one worker) runs pinned to core 0; every load gene
 the Lua scripts in bench/lua, and this script's asyncio harnesses) runs pinned to core 1. The
 server is started with --poll-interval 1 (so a 1 s poll is on time) and --code-ttl 3600.
 Ceilings measured in the same run: bench/hello.py under the same uvicorn settings and wrk
-settings, and RS256 signatures/s (the `cryptography` RSA-2048 PKCS#1 v1.5 SHA-256 sign alone, one core).
+settings, and RS256 signatures/s (the `cryptography` RSA-2048 PKCS#1 v1.5 SHA-256 sign alone, one core),
+both at the start and again at the end; the higher of the two is the ceiling.
 """
 
 from __future__ import annotations
@@ -256,8 +257,11 @@ def measure_hello(ctx: Ctx) -> None:
     SERVER_PID[:] = [proc.pid]
     wrk("get.lua", f"http://127.0.0.1:{port}/", 1)  # warm-up
     r = wrk("get.lua", f"http://127.0.0.1:{port}/", ctx.seconds(10, 3), label="hello-world")
-    ctx.results["hello"] = r["ok"] / (r["duration_us"] / 1e6)
-    log(f"hello-world: {ctx.results['hello']:.0f} req/s")
+    rate = r["ok"] / (r["duration_us"] / 1e6)
+    # Measured before and after the run; the higher one is the ceiling, so a noisy moment
+    # cannot flatter the fractions.
+    ctx.results["hello"] = max(rate, ctx.results.get("hello", 0.0))
+    log(f"hello-world: {rate:.0f} req/s")
     SERVER_PID.clear()
     stop(proc)
 
@@ -281,8 +285,9 @@ print(n / (time.perf_counter() - start))
 def measure_rs256(ctx: Ctx) -> None:
     out = subprocess.run(["taskset", "-c", str(SERVER_CORE), PY, "-c", RS256_LOOP, str(ctx.seconds(3, 1))],
                          capture_output=True, text=True, check=True)
-    ctx.results["rs256"] = float(out.stdout.strip())
-    log(f"RS256 signatures: {ctx.results['rs256']:.0f}/s")
+    rate = float(out.stdout.strip())
+    ctx.results["rs256"] = max(rate, ctx.results.get("rs256", 0.0))
+    log(f"RS256 signatures: {rate:.0f}/s")
 
 
 def seed_and_start(ctx: Ctx) -> None:
@@ -612,8 +617,8 @@ def table(ctx: Ctx) -> str:
         p50, p99 = r[key]
         return f"wrk p50 {p50 / 1000:.1f} ms, p99 {p99 / 1000:.1f} ms"
 
-    rows.append(("hello-world ceiling (bench/hello.py)", f"{hello:,.0f} req/s", "", "", ""))
-    rows.append(("RS256 ceiling (cryptography sign alone, 2048-bit, 1 core)", f"{rs:,.0f} sig/s", "", "", ""))
+    rows.append(("hello-world ceiling (bench/hello.py, best of start and end)", f"{hello:,.0f} req/s", "", "", ""))
+    rows.append(("RS256 ceiling (cryptography sign alone, 2048-bit, 1 core, best of two)", f"{rs:,.0f} sig/s", "", "", ""))
     rows.append(("pairs (POST /oauth/pair)", f"{r['pairs']:,.0f} /s", f"{r['pairs'] / hello:.2f} × hello",
                  "≥ 0.5 × hello", verdict(r["pairs"] >= 0.5 * hello)))
     rows.append(("pending polls (authorization_pending)", f"{r['polls']:,.0f} /s (+{r['polls_slow']:,.0f} /s slow_down)",
@@ -755,6 +760,8 @@ def main() -> None:
         db = ctx.tmp / "data" / "pairflow.db"
         ctx.results["db_mb"] = db.stat().st_size / 2**20 if db.exists() else 0
         stop(ctx.server)
+        measure_hello(ctx)
+        measure_rs256(ctx)
 
         text = table(ctx)
         print(text)
