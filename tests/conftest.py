@@ -184,8 +184,8 @@ async def seed_directory(runtime: Runtime) -> Seed:
 async def app(settings: Settings) -> AsyncIterator[App]:
     """The whole ASGI app in-process (lifespan included), a fake clock and a seeded directory."""
     application = create_app(settings)
-    runtime: Runtime = application.state.runtime
-    async with application.router.lifespan_context(application):
+    runtime: Runtime = application.runtime
+    async with application.app.router.lifespan_context(application.app):
         clock = FakeClock()
         runtime.server.clock = clock
         seed = await seed_directory(runtime)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import unquote_plus
 
 from pairflow.oauth.codes import KeyedHasher
 from pairflow.oauth.errors import InvalidClient, InvalidRequest
-from pairflow.oauth.request import OAuthRequest
+from pairflow.oauth.request import OAuthRequest, form_decode
 from pairflow.store import Client, Store
 
 
@@ -36,7 +35,7 @@ def parse_basic(header: str) -> tuple[str, str]:
     client_id, colon, secret = decoded.partition(":")
     if not colon:
         raise InvalidClient("The Basic credentials must be 'client_id:client_secret'; no ':' was found.")
-    return unquote_plus(client_id), unquote_plus(secret)
+    return form_decode(client_id), form_decode(secret)
 
 
 async def authenticate_client(

@@ -49,6 +49,11 @@ class OAuthRequest:
         raise InvalidRequest(f"Missing required parameter '{name}'. {hint}")
 
 
+def form_decode(text: str) -> str:
+    """``unquote_plus``; most values (codes, ids, grant types) have nothing to decode, and skip it."""
+    return unquote_plus(text) if "%" in text or "+" in text else text
+
+
 def parse_body(body: bytes, content_type: str | None) -> tuple[dict[str, str], tuple[str, ...]]:
     """Return the body's parameters and any form fields that lacked an ``=``."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
@@ -115,11 +120,11 @@ def _parse_form(body: bytes) -> tuple[dict[str, str], tuple[str, ...]]:
             continue
         if "=" not in part:
             # RFC 6749 section 3.2: unrecognised parameters are ignored; remember it for hints.
-            malformed.append(unquote_plus(part).strip())
+            malformed.append(form_decode(part).strip())
             continue
         raw_key, raw_value = part.split("=", 1)
-        key = unquote_plus(raw_key)
+        key = form_decode(raw_key)
         if key in params:
             raise InvalidRequest(f"Parameter '{key}' is repeated; each parameter may appear only once (RFC 6749 section 3.2).")
-        params[key] = unquote_plus(raw_value)
+        params[key] = form_decode(raw_value)
     return params, tuple(malformed)

@@ -13,7 +13,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
@@ -318,6 +317,11 @@ def _row(model: type[R], row: Any) -> R:
     return model(**row._mapping)
 
 
+def _values(record: Any) -> dict[str, Any]:
+    """A stored dataclass's fields by name; all are plain values, so ``asdict``'s deep copy is not needed."""
+    return dict(vars(record))
+
+
 def _refresh_row(
     token: NewRefreshToken, family_id: str, origin: DeviceGrant | RefreshToken, now: float, scope: str | None = None
 ) -> dict[str, Any]:
@@ -377,7 +381,7 @@ class SqlStore:
         return await self.run(lambda conn: conn.execute(statement).rowcount)
 
     async def _insert(self, table: Any, record: Any) -> None:
-        await self.run(lambda conn: conn.execute(insert(table), asdict(record)))
+        await self.run(lambda conn: conn.execute(insert(table), _values(record)))
 
     async def ping(self) -> None:
         await self.run(lambda conn: conn.execute(select(1)))
@@ -449,7 +453,7 @@ class SqlStore:
     # Device grants
 
     async def create_grant(self, grant: DeviceGrant) -> None:
-        row = asdict(grant)
+        row = _values(grant)
         await self.run(lambda conn: self._insert_grant.execute(conn, row))
 
     async def find_grant(self, *, code_hash: str | None = None, user_code_hash: str | None = None) -> DeviceGrant | None:

@@ -1,10 +1,10 @@
 """The machine-facing endpoints: parse, call ``pairflow.oauth``, render JSON.
 
 Devices call a fixed set of exact paths with small bodies, and every waiting device polls
-every few seconds. ``MachineApi`` answers those paths as a pure ASGI layer in front of the
-Starlette app: one dict lookup instead of the router, and no request, response or
-middleware objects, which together cost as much as the rest of a poll. Everything else
-(pages, static files, unknown paths) passes through to the Starlette app.
+every few seconds. ``MachineApi`` is the outermost ASGI app and answers those paths itself:
+one dict lookup instead of the router, and no request, response or middleware objects,
+which together cost as much as the rest of a poll. Everything else (pages, static files,
+unknown paths) passes through to the Starlette app behind it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pairflow.oauth.errors import OAuthError, PayloadTooLarge, ServerError, Temp
 from pairflow.oauth.request import MAX_BODY_BYTES, OAuthRequest, parse_body
 from pairflow.store import StoreUnavailable
 from pairflow.web.runtime import Runtime
+from pairflow.web.security import security_headers
 
 log = logging.getLogger("pairflow.web")
 
@@ -148,10 +149,11 @@ ROUTES = _routes()
 
 
 class MachineApi:
-    """Answers the machine endpoints (``ROUTES``); passes every other request to ``app``."""
+    """Answers the machine endpoints (``ROUTES``); passes every other request (and lifespan) to ``app``."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, *, https: bool) -> None:
         self.app, self.runtime = app, runtime
+        self.security_headers = security_headers(https=https)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = ROUTES.get(scope["path"]) if scope["type"] == "http" else None
@@ -164,7 +166,7 @@ class MachineApi:
             allowed = "GET, HEAD" if method == "GET" else method
             error = OAuthError(f"Method {scope['method']} is not allowed on {scope['path']}.", status_code=405,
                                headers={"Allow": allowed})
-            await _send(send, _error_answer(error))
+            await self._send(send, _error_answer(error))
             return
         headers = _headers(scope)
         try:
@@ -181,7 +183,15 @@ class MachineApi:
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             answer = _error_answer(ServerError("The server hit an unexpected error; it has been logged."))
-        await _send(send, answer, head_only=head_only)
+        await self._send(send, answer, head_only=head_only)
+
+    async def _send(self, send: Send, answer: Answer, *, head_only: bool = False) -> None:
+        body = orjson.dumps(answer.content)
+        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        raw += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (answer.headers or {}).items()]
+        raw += self.security_headers
+        await send({"type": "http.response.start", "status": answer.status, "headers": raw})
+        await send({"type": "http.response.body", "body": b"" if head_only else body})
 
 
 class _Disconnected(Exception):
@@ -225,14 +235,6 @@ def error_response(error: OAuthError) -> Response:
     """The same JSON error as a Starlette response, for API paths the Starlette app answers (unknown ones)."""
     answer = _error_answer(error)
     return Response(orjson.dumps(answer.content), answer.status, headers=answer.headers, media_type="application/json")
-
-
-async def _send(send: Send, answer: Answer, *, head_only: bool = False) -> None:
-    body = orjson.dumps(answer.content)
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (answer.headers or {}).items()]
-    await send({"type": "http.response.start", "status": answer.status, "headers": raw})
-    await send({"type": "http.response.body", "body": b"" if head_only else body})
 
 
 API_PREFIXES = ("/oauth/", "/access_token", "/api/", "/.well-known/", "/healthz", "//")

@@ -52,8 +52,10 @@ class LazySessionMiddleware:
         await self.sessions(scope, receive, send)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> api.MachineApi:
+    """The ASGI app: ``api.MachineApi`` answers the device endpoints; the Starlette app behind it, the rest."""
     runtime = Runtime(settings)
+    https = settings.issuer_url.startswith("https://")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -83,8 +85,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[*pages.routes(), Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")],
         middleware=[
-            Middleware(SecurityHeadersMiddleware, https=settings.issuer_url.startswith("https://")),
-            Middleware(api.MachineApi, runtime=runtime),
+            Middleware(SecurityHeadersMiddleware, https=https),
             Middleware(LazySessionMiddleware, runtime=runtime),
         ],
         exception_handlers={
@@ -95,11 +96,11 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    return app
+    return api.MachineApi(app, runtime, https=https)
 
 
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> api.MachineApi:
     """Uvicorn's factory: each worker process builds its app from PAIRFLOW_* variables."""
     return create_app(Settings.from_env())

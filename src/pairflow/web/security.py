@@ -16,20 +16,26 @@ PAGE_POLICY = (
 )
 
 
+def security_headers(*, https: bool) -> list[tuple[bytes, bytes]]:
+    """Browser hardening headers for every answer, pages and API alike."""
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"content-security-policy", PAGE_POLICY.encode()),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if https:
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
+
+
 class SecurityHeadersMiddleware:
-    """Adds browser hardening headers; pure ASGI so the API hot path pays almost nothing."""
+    """Adds ``security_headers`` (and ``no-store`` unless the answer sets its own caching) to the pages."""
 
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
-        self.headers = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"content-security-policy", PAGE_POLICY.encode()),
-            (b"cross-origin-opener-policy", b"same-origin"),
-        ]
-        if https:
-            self.headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self.headers = security_headers(https=https)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
