@@ -180,11 +180,16 @@ _Job = tuple[Callable[[Connection], Any], "asyncio.Future[Any]", asyncio.Abstrac
 class SqliteRunner:
     """One connection on one thread, with group commit.
 
-    Calls queue up while the thread is busy; the thread then runs every queued call in one
-    transaction, each inside its own SAVEPOINT (a failing call undoes only itself), commits
-    once and wakes the event loop once. Under load one commit serves dozens of requests,
-    and the event loop never waits for SQLite's file lock. A call's result is delivered
-    only after its transaction has committed.
+    Calls made during one turn of an event loop are handed to the thread together, at the
+    start of the loop's next turn; calls that queue up while the thread is busy join them.
+    The thread runs each batch in one transaction, every call inside its own SAVEPOINT (a
+    failing call undoes only itself), commits once and wakes each loop once. Under load one
+    commit serves dozens of requests, and the event loop never waits for SQLite's file lock.
+    A call's result is delivered only after its transaction has committed.
+
+    Batching by turn matters because the thread would otherwise take each call the moment
+    the event loop releases the GIL, which RSA signing does for every token it issues: the
+    batches would shrink to one call and every token would pay for a whole commit.
     """
 
     MAX_BATCH = 256
@@ -195,15 +200,24 @@ class SqliteRunner:
                                     isolation_level="AUTOCOMMIT", connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(self.engine, "connect", _configure_sqlite)
         self.dialect = self.engine.dialect
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        # Per event loop: the calls made during its current turn (touched only by that loop's thread).
+        self._turns: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._thread = threading.Thread(target=self._serve, name="pairflow-sqlite", daemon=True)
         self._thread.start()
 
     async def run(self, work: Callable[[Connection], R]) -> R:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
-        self._jobs.put((work, future, loop))
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        turn.append((work, future, loop))
         return await future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._jobs.put(self._turns.pop(loop))
 
     async def close(self) -> None:
         self._jobs.put(None)
@@ -213,19 +227,18 @@ class SqliteRunner:
         conn: Connection | None = None
         running = True
         while running:
-            first = self._jobs.get()
-            if first is None:
+            batch = self._jobs.get()
+            if batch is None:
                 break
-            batch = [first]
-            while len(batch) < self.MAX_BATCH:
+            while len(batch) < self.MAX_BATCH:  # turns that queued up while the last batch ran
                 try:
-                    job = self._jobs.get_nowait()
+                    more = self._jobs.get_nowait()
                 except queue.Empty:
                     break
-                if job is None:
+                if more is None:
                     running = False
                     break
-                batch.append(job)
+                batch += more
             try:
                 conn = conn or self.engine.connect()
                 outcomes = self._transaction(conn, [work for work, _, _ in batch])
