@@ -10,9 +10,11 @@ import pytest
 from tests.conftest import App
 from tests.server.helpers import (
     Dialect,
+    approved_tokens,
     assert_oauth_error,
     decide_on,
     open_confirmation,
+    refresh,
     start,
 )
 
@@ -90,12 +92,35 @@ async def test_held_request_ends_expired_when_the_code_expires(app: App, dialect
     assert_oauth_error(await asyncio.wait_for(held, 5), 400, "expired_token")
 
 
-async def test_wait_is_capped_and_ignored_without_a_pending_code(app: App, dialect: Dialect) -> None:
+async def test_wait_is_capped(app: App, dialect: Dialect) -> None:
     started = await start(app, dialect)
-    app.clock.advance(1000)  # expired: answered at once, not held
-    response = await asyncio.wait_for(held_poll(app, dialect, dialect.code_of(started), 3600), 5)
-    assert_oauth_error(response, 400, "expired_token")
+    held = asyncio.create_task(held_poll(app, dialect, dialect.code_of(started), 3600))
+    await wait_until_held(app)
+    app.clock.advance(30)  # the cap, not the hour asked for, ends the hold
+    response = await asyncio.wait_for(held, 5)
+    assert_oauth_error(response, 400, "authorization_pending")
     assert response.headers["preference-applied"] == "wait=30"
+
+
+async def test_answers_that_were_not_held_do_not_claim_the_preference(app: App, dialect: Dialect) -> None:
+    # Preference-Applied tells a client its request was held, so it may poll again at once.
+    tokens = await approved_tokens(app, dialect)
+    refreshed = await refresh(app, tokens["refresh_token"], headers={**app.seed.basic(), "Prefer": "wait=30"})
+    assert refreshed.status_code == 200, refreshed.text
+    assert "preference-applied" not in refreshed.headers
+
+    started = await start(app, dialect)
+    code = dialect.code_of(started)
+    assert_oauth_error(await held_poll(app, dialect, code, 0), 400, "authorization_pending")
+    app.clock.advance(1)
+    early = await asyncio.wait_for(held_poll(app, dialect, code, 30), 5)
+    assert_oauth_error(early, 400, "slow_down")
+    assert "preference-applied" not in early.headers
+
+    app.clock.advance(1000)  # expired: answered at once
+    expired = await asyncio.wait_for(held_poll(app, dialect, code, 30), 5)
+    assert_oauth_error(expired, 400, "expired_token")
+    assert "preference-applied" not in expired.headers
 
 
 async def test_early_held_request_gets_slow_down_at_once(app: App, dialect: Dialect) -> None:

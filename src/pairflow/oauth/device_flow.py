@@ -101,14 +101,16 @@ async def decide(server: AuthorizationServer, grant: DeviceGrant, user: User, *,
     return decided
 
 
-async def poll(server: AuthorizationServer, client: Client, kind: str, code: str, *, wait: float = 0.0) -> dict[str, Any]:
+async def poll(server: AuthorizationServer, client: Client, kind: str, code: str, request: OAuthRequest) -> dict[str, Any]:
     """Answer one token request for a code: tokens, or the RFC 8628 section 3.5 error.
 
-    With ``wait`` (RFC 7240 ``Prefer: wait``), a pending answer is held until the grant is
-    decided or expires, or ``wait`` seconds pass. The held request is one poll, counted
-    when it arrived; while it waits it only reads.
+    With ``request.wait`` (RFC 7240 ``Prefer: wait``), a pending answer is held until the
+    grant is decided or expires, or the wait is over; only a held answer carries
+    ``Preference-Applied``. The held request is one poll, counted when it arrived (so the
+    client may poll again the moment it is answered); while it waits it only reads.
     """
     now = server.clock()
+    wait = request.wait
     jti = new_jti()  # marks this poll in the grant; if it redeems, it also names the new device session
     code_hash = server.hash(code)
     issued: list[str] = []  # the refresh token to hand out, made only by the poll that redeems
@@ -125,6 +127,7 @@ async def poll(server: AuthorizationServer, client: Client, kind: str, code: str
         raise InvalidGrant("Unknown code, or the code was issued to another client.")
     slowed = grant.state == "pending" and grant.token_jti != jti  # the update did not accept this poll: too early
     if wait > 0 and grant.state == "pending" and not slowed and grant.expires_at > now:
+        request.answer_headers["Preference-Applied"] = f"wait={wait}"
         grant = await _hold(server, grant, deadline=min(now + wait, grant.expires_at))
         if grant.state == "approved":  # redeem it with the same atomic update
             grant = await server.store.poll_grant(

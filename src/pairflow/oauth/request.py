@@ -28,7 +28,9 @@ class OAuthRequest:
     # Form fields that had no "=" (e.g. "grant_type:pairing_code"); kept to explain errors.
     malformed_fields: tuple[str, ...] = field(default=())
     # Seconds the client is willing to wait for a decision (RFC 7240 "Prefer: wait"), already capped.
-    wait: float = 0.0
+    wait: int = 0
+    # Headers the endpoint adds to its answer, success or error (e.g. Preference-Applied).
+    answer_headers: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> str | None:
         value = self.params.get(name)

@@ -82,7 +82,6 @@ def _post(endpoint: Endpoint, *, holds: bool = False) -> Handler:
     async def handle(runtime: Runtime, call: Call) -> Answer:
         server = runtime.server
         wait = preferred_wait(call.headers.get("prefer"), server.config.max_wait) if holds else 0
-        applied = {"Preference-Applied": f"wait={wait}"} if wait else {}
         params, malformed = parse_body(call.body, call.headers.get("content-type"))
         request = OAuthRequest(
             params=params,
@@ -95,9 +94,9 @@ def _post(endpoint: Endpoint, *, holds: bool = False) -> Handler:
         try:
             result = await endpoint(server, request)
         except OAuthError as error:
-            error.headers.update(applied)
+            error.headers.update(request.answer_headers)
             raise
-        return Answer(result if result is not None else {}, headers={**NO_STORE, **applied})
+        return Answer(result if result is not None else {}, headers={**NO_STORE, **request.answer_headers})
 
     return handle
 

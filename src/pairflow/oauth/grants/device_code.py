@@ -12,4 +12,4 @@ from pairflow.store import Client
 
 async def exchange(server: AuthorizationServer, client: Client, request: OAuthRequest) -> dict[str, Any]:
     code = request.require("device_code", "<device_code from the device authorization response>")
-    return await device_flow.poll(server, client, device_flow.DEVICE, code, wait=request.wait)
+    return await device_flow.poll(server, client, device_flow.DEVICE, code, request)

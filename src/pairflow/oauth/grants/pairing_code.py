@@ -15,4 +15,4 @@ async def exchange(server: AuthorizationServer, client: Client, request: OAuthRe
     code = request.require("pairing_code", "uafdHUwAs7")
     # The granted scope was fixed when pairing began; a scope sent now must still be the client's.
     resolve_scope(client, request.get("scope"))
-    return await device_flow.poll(server, client, device_flow.PAIRING, code, wait=request.wait)
+    return await device_flow.poll(server, client, device_flow.PAIRING, code, request)
