@@ -7,7 +7,8 @@ the Lua scripts in bench/lua, and this script's asyncio harnesses) runs pinned t
 server is started with --poll-interval 1 (so a 1 s poll is on time) and --code-ttl 3600.
 Ceilings measured in the same run: bench/hello.py under the same uvicorn settings and wrk
 settings, and RS256 signatures/s (the `cryptography` RSA-2048 PKCS#1 v1.5 SHA-256 sign alone, one core),
-both at the start and again at the end; the higher of the two is the ceiling.
+both at the start and again at the end; the higher of the two is the ceiling. For reference it
+also measures uvicorn's own floor (bench/hello.py --bare: no framework, a poll-shaped POST).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,16 +139,19 @@ def wrk(script: str, url: str, seconds: float, env: dict[str, str] | None = None
     full_env = {**os.environ, "BENCH_LUA": str(BENCH / "lua"), "BENCH_THREADS": str(WRK_THREADS), **(env or {})}
     cpu0, busy0, t0 = (cpu_seconds(SERVER_PID[0]) if SERVER_PID else 0.0), core_busy(SERVER_CORE), time.monotonic()
     out = subprocess.run(cmd + [url], env=full_env, capture_output=True, text=True, timeout=seconds + 60)
-    if label:
-        wall = time.monotonic() - t0
-        ours = (cpu_seconds(SERVER_PID[0]) - cpu0) if SERVER_PID else 0.0
-        others = max(0.0, core_busy(SERVER_CORE) - busy0 - ours) / wall
-        PHASE_NOTES.append(f"{label} {ours / wall:.0%}" + f" (other processes {others:.0%})")
-        OTHERS.append(others)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH ")), None)
+    wall = time.monotonic() - t0
+    line = next((text for text in out.stdout.splitlines() if text.startswith("BENCH ")), None)
     if line is None:
         sys.exit(f"wrk failed:\n{out.stdout}\n{out.stderr}")
-    return {k: int(v) for k, v in (p.split("=") for p in line.split()[1:])}
+    result = {k: int(v) for k, v in (p.split("=") for p in line.split()[1:])}
+    if label:
+        ours = (cpu_seconds(SERVER_PID[0]) - cpu0) if SERVER_PID else 0.0
+        others = max(0.0, core_busy(SERVER_CORE) - busy0 - ours) / wall
+        # A phase that ends early (its codes ran out) reports the time it was busy.
+        busy_wall = min(wall, result["elapsed_ns"] / 1e9) if result.get("elapsed_ns") else wall
+        PHASE_NOTES.append(f"{label} {ours / busy_wall:.0%}" + f" (other processes {others:.0%})")
+        OTHERS.append(others)
+    return result
 
 
 # ----------------------------------------------------------------------------- raw HTTP client
@@ -251,19 +255,21 @@ def log(msg: str) -> None:
 
 
 def measure_hello(ctx: Ctx) -> None:
-    port = free_port()
-    proc = spawn(["taskset", "-c", str(SERVER_CORE), PY, str(BENCH / "hello.py"), "--port", str(port)])
-    wait_http(port, "/", proc)
-    SERVER_PID[:] = [proc.pid]
-    wrk("get.lua", f"http://127.0.0.1:{port}/", 1)  # warm-up
-    r = wrk("get.lua", f"http://127.0.0.1:{port}/", ctx.seconds(10, 3), label="hello-world")
-    rate = r["ok"] / (r["duration_us"] / 1e6)
-    # Measured before and after the run; the higher one is the ceiling, so a noisy moment
-    # cannot flatter the fractions.
-    ctx.results["hello"] = max(rate, ctx.results.get("hello", 0.0))
-    log(f"hello-world: {rate:.0f} req/s")
-    SERVER_PID.clear()
-    stop(proc)
+    """The hello-world ceiling, and uvicorn's floor (bench/hello.py --bare) answering a poll-shaped POST."""
+    for key, extra, script, label in (("hello", [], "get.lua", "hello-world"), ("floor", ["--bare"], "floor.lua", "uvicorn floor")):
+        port = free_port()
+        proc = spawn(["taskset", "-c", str(SERVER_CORE), PY, str(BENCH / "hello.py"), "--port", str(port), *extra])
+        wait_http(port, "/", proc)
+        SERVER_PID[:] = [proc.pid]
+        wrk(script, f"http://127.0.0.1:{port}/", 1)  # warm-up
+        r = wrk(script, f"http://127.0.0.1:{port}/", ctx.seconds(10, 3), label=label)
+        rate = r["ok"] / (r["duration_us"] / 1e6)
+        # Measured before and after the run; the higher one counts, so a noisy moment
+        # cannot flatter the fractions.
+        ctx.results[key] = max(rate, ctx.results.get(key, 0.0))
+        log(f"{label}: {rate:.0f} req/s")
+        SERVER_PID.clear()
+        stop(proc)
 
 
 RS256_LOOP = """
@@ -619,6 +625,8 @@ def table(ctx: Ctx) -> str:
 
     rows.append(("hello-world ceiling (bench/hello.py, best of start and end)", f"{hello:,.0f} req/s", "", "", ""))
     rows.append(("RS256 ceiling (cryptography sign alone, 2048-bit, 1 core, best of two)", f"{rs:,.0f} sig/s", "", "", ""))
+    rows.append(("for reference: uvicorn's floor (bench/hello.py --bare, a poll-shaped POST, no framework)",
+                 f"{r['floor']:,.0f} req/s", f"{r['floor'] / hello:.2f} × hello", "", ""))
     rows.append(("pairs (POST /oauth/pair)", f"{r['pairs']:,.0f} /s", f"{r['pairs'] / hello:.2f} × hello",
                  "≥ 0.5 × hello", verdict(r["pairs"] >= 0.5 * hello)))
     rows.append(("pending polls (authorization_pending)", f"{r['polls']:,.0f} /s (+{r['polls_slow']:,.0f} /s slow_down)",
@@ -640,8 +648,14 @@ def table(ctx: Ctx) -> str:
                  "< 300 MB", verdict(m["hwm"] < 300)))
     lines = ["| measurement | result | vs ceiling | target | |", "|---|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in rows]
+    def us(rate: float) -> str:
+        return f"{1e6 / rate:.0f} µs"
+
     notes = [
         "",
+        f"Time per request on core {SERVER_CORE} (1 / rate): hello-world {us(hello)}, uvicorn floor {us(r['floor'])}, "
+        f"pending poll {us(r['polls'])}, pair {us(r['pairs'])}, /api/me {us(r['me'])}, token {us(r['tokens'])}, "
+        f"refresh {us(r['refresh'])}, RS256 signature alone {us(rs)}.",
         f"wrk: -t{WRK_THREADS} -c{WRK_CONNS}; latencies under saturation: pairs {lat('pairs_lat')}; polls {lat('polls_lat')}; "
         f"tokens {lat('tokens_lat')}; refresh {lat('refresh_lat')}; /api/me {lat('me_lat')}.",
         f"Non-200/unexpected answers: pairs {r['pairs_other']}, polls {r['polls_other']}, tokens {r['tokens_other']}, "
@@ -664,7 +678,7 @@ def redact(url: str) -> str:
 
 
 def machine_notes() -> str:
-    model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
+    model = next((text.split(":", 1)[1].strip() for text in Path("/proc/cpuinfo").read_text().splitlines() if text.startswith("model name")), "?")
     wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0].split(" Copyright")[0]
     mods = []
     for name in ("uvloop", "httptools"):
@@ -678,7 +692,9 @@ def machine_notes() -> str:
 
 
 def code_version() -> str:
-    run = lambda *a: subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
+    def run(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
     dirty = run("status", "--porcelain", "--", "src")
     return run("rev-parse", "--short", "HEAD") + (" with uncommitted changes in src/" if dirty else "")
 
@@ -689,7 +705,7 @@ def record(ctx: Ctx, text: str, argv: list[str]) -> None:
     title = f"## {kind}{' (quick smoke run)' if ctx.quick else ''}"
     section = "\n".join([
         title, "",
-        f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}  ",
+        f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}  ",
         f"Machine: {machine_notes()}  ",
         f"Code: {code_version()}  ",
         f"Command: `.venv/bin/python bench/run.py {' '.join(redact(a) for a in argv)}`", "",
