@@ -662,8 +662,8 @@ def table(ctx: Ctx) -> str:
         f"refresh {r['refresh_other']}, /api/me {r['me_other']}; Prefer: wait {w[3]} failures "
         f"(latency runs from sending the approving POST to the device reading its token); {m['devices']:,}-device phase answers: pending {m['pending']:,}, "
         f"slow_down {m['slow_down']:,}, other {m['other']:,}, not sent because the server fell >5 s behind {m['dropped']:,}.",
-        f"CPU share of core {SERVER_CORE} during the wrk phases (core 0): {', '.join(PHASE_NOTES)}. "
-        f"SQLite WAL file at the end: {r.get('wal_mb', 0):.0f} MB (database file {r.get('db_mb', 0):.0f} MB).",
+        f"CPU share of core {SERVER_CORE} during the wrk phases: {', '.join(PHASE_NOTES)}."
+        + ("" if ctx.database else f" SQLite WAL file at the end: {r.get('wal_mb', 0):.0f} MB (database file {r.get('db_mb', 0):.0f} MB)."),
         f"Server started with --poll-interval {POLL_INTERVAL} --code-ttl {CODE_TTL} (so 1 s pending polls are on time); "
         f"database: {'SQLite (default, temp data dir)' if not ctx.database else redact(ctx.database)}.",
     ]

@@ -113,7 +113,7 @@ async def poll(server: AuthorizationServer, client: Client, kind: str, code: str
     wait = request.wait
     jti = new_jti()  # marks this poll in the grant; if it redeems, it also names the new device session
     code_hash = server.hash(code)
-    issued: list[str] = []  # the refresh token to hand out, made only by the poll that redeems
+    issued: list[str] = []  # refresh tokens made for this request; the last one is what the redeeming poll stored
 
     def first_refresh_token() -> NewRefreshToken:
         token, stored = server.new_refresh_token()
@@ -165,7 +165,7 @@ def _answer(
         assert grant.user_id is not None and grant.org_id is not None
         return server.token_response(
             client_id=client.client_id, user_id=grant.user_id, org_id=grant.org_id, scope=grant.scope, jti=jti,
-            refresh_token=issued[0], session_id=jti,
+            refresh_token=issued[-1], session_id=jti,
         )
     if grant.state == "denied":
         raise AccessDenied("The user denied the request.")

@@ -1,9 +1,10 @@
 """``Store`` on SQLAlchemy Core: SQLite (the stdlib driver) and PostgreSQL (asyncpg).
 
 Each store call is one function over a synchronous ``Connection`` run as one transaction.
-On PostgreSQL it runs through SQLAlchemy's asyncio bridge on the event loop; on SQLite it
-runs on one dedicated thread, so a call costs one hop between threads instead of one per
-statement and the event loop never waits for SQLite's file lock.
+On SQLite it runs on one dedicated thread, so a call costs one hop between threads instead
+of one per statement and the event loop never waits for SQLite's file lock. On PostgreSQL
+it runs through SQLAlchemy's asyncio bridge, except the hot paths: each of those is one
+statement, sent straight to asyncpg as one round trip (see ``PostgresRunner``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+import asyncpg
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -24,9 +26,12 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
+    func,
     insert,
     make_url,
     not_,
+    null,
     or_,
     select,
     update,
@@ -34,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.types import Float, String, Text
 
 from pairflow.store import (
     Account,
@@ -66,9 +72,9 @@ POLL_LEEWAY = 0.5
 CLIENT_CACHE_SECONDS = 5.0  # a deleted client may keep working this long in other processes
 
 
-def _param(name: str) -> Any:
+def _param(name: str, type_: Any = None) -> Any:
     # Prefixed: SQLAlchemy reserves bare column names for the SET clause.
-    return bindparam(f"p_{name}")
+    return bindparam(f"p_{name}", type_=type_)
 
 
 def _build_poll_statement() -> Any:
@@ -110,8 +116,30 @@ def _build_rotate_statement() -> Any:
     )
 
 
+def _with_new_refresh_token(spending: Any, family_id: Any, scope: Any, condition: Any = None) -> Any:
+    """``spending`` (an UPDATE … RETURNING) and, for the row it returns, a new refresh token, as one
+    statement (PostgreSQL's data-modifying CTE): one round trip, and atomic without a transaction."""
+    spent = spending.cte("spent")
+    s = spent.c
+    made = select(_param("new_token_hash", String), family_id(s), s.client_id, s.user_id, s.org_id, scope(s),
+                  _param("now", Float), _param("new_token_expires_at", Float), null(), false())
+    if condition is not None:
+        made = made.where(condition(s))
+    columns = ["token_hash", "family_id", "client_id", "user_id", "org_id", "scope", "created_at", "expires_at", "used_at", "revoked"]
+    return select(spent).add_cte(insert(refresh_tokens).from_select(columns, made).cte("made"))
+
+
 POLL_GRANT = _build_poll_statement()
 ROTATE_REFRESH_TOKEN = _build_rotate_statement()
+# PostgreSQL: the poll that redeems stores the first refresh token of the session it names.
+POLL_GRANT_ISSUING = _with_new_refresh_token(
+    POLL_GRANT, family_id=lambda g: _param("jti", String), scope=lambda g: g.scope,
+    condition=lambda g: and_(g.state == "redeemed", g.token_jti == _param("jti", String)),
+)
+# PostgreSQL: the spent token's successor, in the same family, with the narrowed scope if one is given.
+ROTATE_REFRESH_TOKEN_SUCCEEDING = _with_new_refresh_token(
+    ROTATE_REFRESH_TOKEN, family_id=lambda r: r.family_id, scope=lambda r: func.coalesce(_param("scope", Text), r.scope),
+)
 SELECT_GRANT = select(device_grants).where(device_grants.c.code_hash == _param("code_hash"))
 SELECT_CLIENT = select(clients).where(clients.c.client_id == _param("client_id"))
 # A session is live while its family holds an unrevoked token (deleting the user or the
@@ -146,9 +174,20 @@ class Prepared:
         self._booleans = [isinstance(column.type, Boolean) for column in statement.exported_columns]
         self._errors = dialect.loaded_dbapi.Error
 
+    def values(self, params: dict[str, Any]) -> list[Any]:
+        """The positional parameters, from ``params`` keyed by bind name (``p_…``)."""
+        return [params[name] if required else constant for name, required, constant in self._positions]
+
+    def row(self, values: Any) -> dict[str, Any]:
+        """A returned row by column name, booleans as ``bool`` (SQLite returns 0 and 1)."""
+        return {
+            name: bool(value) if boolean and value is not None else value
+            for name, boolean, value in zip(self._columns, self._booleans, values, strict=True)
+        }
+
     def execute(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any] | None:
-        """Run the statement; its first row (if it returns rows) by column name."""
-        values = [params[name] if required else constant for name, required, constant in self._positions]
+        """Run the statement on ``conn``; its first row (if it returns rows) by column name."""
+        values = self.values(params)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(self.sql, values)
@@ -157,20 +196,18 @@ class Prepared:
             raise DBAPIError.instance(self.sql, values, exc, self._errors) from exc
         finally:
             cursor.close()
-        if not rows:
-            return None
-        return {
-            name: bool(value) if boolean and value is not None else value
-            for name, boolean, value in zip(self._columns, self._booleans, rows[0], strict=True)
-        }
+        return self.row(rows[0]) if rows else None
 
 
 class Runner(Protocol):
-    """Runs ``work`` in one transaction and returns its result."""
-
     dialect: Any
 
-    async def run(self, work: Callable[[Connection], R]) -> R: ...
+    async def run(self, work: Callable[[Connection], R]) -> R:
+        """Run ``work`` in one transaction and return its result."""
+
+    async def execute(self, statement: Prepared, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Run one statement as its own transaction; its first row, if any."""
+
     async def close(self) -> None: ...
 
 
@@ -216,6 +253,9 @@ class SqliteRunner:
             loop.call_soon(self._hand_over, loop)
         turn.append((work, future, loop))
         return await future
+
+    async def execute(self, statement: Prepared, params: dict[str, Any]) -> dict[str, Any] | None:
+        return await self.run(lambda conn: statement.execute(conn, params))
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         self._jobs.put(self._turns.pop(loop))
@@ -300,20 +340,55 @@ def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 
 
 class PostgresRunner:
+    """Transactions through SQLAlchemy; single hot statements straight on an asyncpg pool.
+
+    Through SQLAlchemy a one-statement call costs three round trips (BEGIN, the statement,
+    COMMIT) and SQLAlchemy's per-execution work. The hot paths (poll, token issue, refresh,
+    pairing, client and session look-ups) are each one statement, so they run on a pool of
+    their own as one round trip in autocommit, with asyncpg's cached prepared statements.
+    That pool skips asyncpg's reset on release (another round trip): its connections only
+    ever run these statements, which leave no session state behind.
+    """
+
+    POOL_SIZE = 10
+
     def __init__(self, url: str) -> None:
         # Bounded waits: a database that stops answering (network partition) must give 503s, not hung requests.
         # No pre-ping (a round trip per transaction): a dead connection fails one request with a 503 and
         # SQLAlchemy then replaces the whole pool.
-        self.engine = create_async_engine(url, pool_size=10, max_overflow=20,
-                                          connect_args={"timeout": 5, "command_timeout": 10})
+        self._timeouts = {"timeout": 5, "command_timeout": 10}
+        self.engine = create_async_engine(url, pool_size=5, max_overflow=10, connect_args=self._timeouts)
         self.dialect = self.engine.dialect
+        self._pool: asyncpg.Pool | None = None
+        self._pool_opening: asyncio.Lock | None = None
 
     async def run(self, work: Callable[[Connection], R]) -> R:
         async with self.engine.begin() as conn:
             return await conn.run_sync(work)
 
+    async def execute(self, statement: Prepared, params: dict[str, Any]) -> dict[str, Any] | None:
+        pool = self._pool or await self._open_pool()
+        record = await pool.fetchrow(statement.sql, *statement.values(params))
+        return statement.row(record) if record is not None else None
+
+    async def _open_pool(self) -> asyncpg.Pool:
+        self._pool_opening = self._pool_opening or asyncio.Lock()
+        async with self._pool_opening:
+            if self._pool is None:
+                args, kwargs = self.dialect.create_connect_args(self.engine.url)
+                self._pool = await asyncpg.create_pool(
+                    *args, **kwargs, **self._timeouts, min_size=1, max_size=self.POOL_SIZE, reset=_keep_session
+                )
+        return self._pool
+
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
         await self.engine.dispose()
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to reset: the hot-path pool's connections run only self-contained statements."""
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -354,14 +429,38 @@ def _refresh_row(
     }
 
 
+async def _translated(call: Awaitable[R]) -> R:
+    """``call``'s result, with database failures as store errors (from SQLAlchemy and from asyncpg)."""
+    try:
+        return await call
+    except (IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
+        raise Conflict(str(getattr(exc, "orig", exc))) from exc
+    except (OperationalError, InterfaceError, OSError, ConnectionError, TimeoutError, asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
+            asyncpg.exceptions.InsufficientResourcesError) as exc:
+        raise StoreUnavailable(str(exc)) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(str(exc)) from exc
+        raise
+
+
 class SqlStore:
     def __init__(self, url: str) -> None:
         self._runner: Runner = SqliteRunner(url) if url.startswith("sqlite") else PostgresRunner(url)
         dialect = self._runner.dialect
         self.dialect: str = dialect.name
-        self._poll_grant = Prepared(POLL_GRANT, dialect)
-        self._rotate_refresh_token = Prepared(ROTATE_REFRESH_TOKEN, dialect)
+        # PostgreSQL makes a call's two writes one statement; SQLite has no data-modifying CTEs,
+        # so there they are two statements in one transaction.
+        self._issues_in_one_statement = dialect.name == "postgresql"
+        if self._issues_in_one_statement:
+            self._poll_grant = Prepared(POLL_GRANT_ISSUING, dialect)
+            self._rotate_refresh_token = Prepared(ROTATE_REFRESH_TOKEN_SUCCEEDING, dialect)
+        else:
+            self._poll_grant = Prepared(POLL_GRANT, dialect)
+            self._rotate_refresh_token = Prepared(ROTATE_REFRESH_TOKEN, dialect)
         self._insert_refresh_token = Prepared(insert(refresh_tokens), dialect)
+        self._select_client = Prepared(SELECT_CLIENT, dialect)
         self._insert_grant = Prepared(insert(device_grants), dialect)
         self._select_grant = Prepared(SELECT_GRANT, dialect)
         self._select_account = Prepared(SELECT_ACCOUNT, dialect)
@@ -373,16 +472,11 @@ class SqlStore:
 
     async def run(self, work: Callable[[Connection], R]) -> R:
         """Run ``work`` in one transaction, translating database failures into store errors."""
-        try:
-            return await self._runner.run(work)
-        except IntegrityError as exc:
-            raise Conflict(str(exc.orig)) from exc
-        except (OperationalError, InterfaceError, OSError, ConnectionError, TimeoutError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StoreUnavailable(str(exc)) from exc
-            raise
+        return await _translated(self._runner.run(work))
+
+    async def _execute(self, statement: Prepared, params: dict[str, Any]) -> dict[str, Any] | None:
+        """One hot statement as its own transaction (one round trip on PostgreSQL)."""
+        return await _translated(self._runner.execute(statement, params))
 
     async def _one(self, model: type[R], statement: Any, params: dict[str, Any] | None = None) -> R | None:
         row = await self.run(lambda conn: conn.execute(statement, params).first())
@@ -452,7 +546,8 @@ class SqlStore:
         cached = self._clients.get(client_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        client = await self._one(Client, SELECT_CLIENT, {"p_client_id": client_id})
+        row = await self._execute(self._select_client, {"p_client_id": client_id})
+        client = Client(**row) if row is not None else None
         if len(self._clients) > 10_000:  # bound memory under floods of made-up client ids
             self._clients.clear()
         self._clients[client_id] = (now + CLIENT_CACHE_SECONDS, client)
@@ -468,12 +563,11 @@ class SqlStore:
     # Device grants
 
     async def create_grant(self, grant: DeviceGrant) -> None:
-        row = _values(grant)
-        await self.run(lambda conn: self._insert_grant.execute(conn, row))
+        await self._execute(self._insert_grant, _values(grant))
 
     async def find_grant(self, *, code_hash: str | None = None, user_code_hash: str | None = None) -> DeviceGrant | None:
         if code_hash:  # held token requests re-read by code
-            row = await self.run(lambda conn: self._select_grant.execute(conn, {"p_code_hash": code_hash}))
+            row = await self._execute(self._select_grant, {"p_code_hash": code_hash})
             return DeviceGrant(**row) if row is not None else None
         return await self._one(DeviceGrant, select(device_grants).where(device_grants.c.user_code_hash == user_code_hash))
 
@@ -498,11 +592,19 @@ class SqlStore:
         grows ``interval`` (slow_down); an on-time poll moves ``last_polled_at`` to ``now``
         and, on a pending grant, sets ``token_jti`` to this caller's ``jti`` (so the caller
         knows its poll was accepted, even when an earlier poll came at the same instant).
-        The poll that redeems also stores ``first_refresh_token()`` (called only then) as the
-        first token of a new family named ``jti``, in the same transaction. Returns the row
-        as it is after the update, or None when no such grant exists for this client.
+        The poll that redeems also stores ``first_refresh_token()`` as the first token of a
+        new family named ``jti``, atomically. On SQLite it is called only by the poll that
+        redeems; on PostgreSQL, where poll and insert are one statement, on every poll.
+        Returns the row as it is after the update, or None when no such grant exists for
+        this client.
         """
         params = {"p_code_hash": code_hash, "p_kind": kind, "p_client_id": client_id, "p_jti": jti, "p_now": now}
+        if self._issues_in_one_statement:
+            token = first_refresh_token()
+            row = await self._execute(
+                self._poll_grant, {**params, "p_new_token_hash": token.token_hash, "p_new_token_expires_at": token.expires_at}
+            )
+            return DeviceGrant(**row) if row is not None else None
 
         def work(conn: Connection) -> DeviceGrant | None:
             row = self._poll_grant.execute(conn, params)
@@ -523,6 +625,12 @@ class SqlStore:
         """Spend a refresh token and store its successor (same family; ``scope`` if narrowed)
         in one transaction. Returns the spent token, or None if it was not usable."""
         params = {"p_token_hash": token_hash, "p_client_id": client_id, "p_now": now}
+        if self._issues_in_one_statement:
+            row = await self._execute(self._rotate_refresh_token, {
+                **params, "p_new_token_hash": successor.token_hash, "p_new_token_expires_at": successor.expires_at,
+                "p_scope": scope,
+            })
+            return RefreshToken(**row) if row is not None else None
 
         def work(conn: Connection) -> RefreshToken | None:
             row = self._rotate_refresh_token.execute(conn, params)
@@ -547,7 +655,7 @@ class SqlStore:
     async def get_account(self, user_id: str, session_id: str) -> Account | None:
         """The user and organisation, if the device session (refresh-token family) is still live."""
         params = {"p_user_id": user_id, "p_session_id": session_id}
-        row = await self.run(lambda conn: self._select_account.execute(conn, params))
+        row = await self._execute(self._select_account, params)
         return Account(**row) if row is not None else None
 
     async def list_paired_devices(self, user_id: str, now: float) -> list[PairedDevice]:
