@@ -59,6 +59,9 @@ async def test_held_request_is_answered_with_tokens_the_moment_the_person_approv
     assert response.status_code == 200, response.text
     assert response.headers["preference-applied"] == "wait=30"
     assert response.json()["token_type"] == "Bearer"
+    # The refresh token handed out is the one stored by the poll that redeemed (not one made while pending).
+    refreshed = await refresh(app, response.json()["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
 
 
 async def test_held_request_is_answered_access_denied_on_deny(app: App, dialect: Dialect) -> None:
