@@ -9,6 +9,7 @@ from tests.server.helpers import (
     assert_oauth_error,
     basic,
     poll,
+    sign_in,
     sign_in_and_approve,
     start,
 )
@@ -195,3 +196,20 @@ async def test_unknown_api_path_is_json_404(app: App) -> None:
     response = await app.http.post("/api/nothing-here")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/json")
+
+
+async def test_nul_characters_are_refused_before_any_lookup(app: App) -> None:
+    # PostgreSQL refuses NUL in text: it must be a clear client error on every database, never a 500.
+    client_id, secret = app.seed.client_id, app.seed.client_secret
+    as_form = await app.http.post("/oauth/access_token", headers=FORM,
+                                  content=f"grant_type=pairing_code&pairing_code=x&client_id={client_id}%00")
+    assert "NUL" in assert_oauth_error(as_form, 400, "invalid_request")["error_description"]
+    as_json = await app.http.post("/oauth/pair", headers={**basic(client_id, secret), "Content-Type": "application/json"},
+                                  content='{"scope": "print\\u0000ing"}')
+    assert "NUL" in assert_oauth_error(as_json, 400, "invalid_request")["error_description"]
+    in_basic = await app.http.post("/oauth/pair", headers=basic(f"{client_id}\x00", secret))
+    assert "NUL" in assert_oauth_error(in_basic, 401, "invalid_client")["error_description"]
+    encoded_in_basic = await app.http.post("/oauth/pair", headers=basic(f"{client_id}%00", secret))
+    assert "NUL" in assert_oauth_error(encoded_in_basic, 401, "invalid_client")["error_description"]
+    page = await sign_in(app, email=f"{app.seed.email}\x00")
+    assert page.status_code == 400 and "NUL" in page.text

@@ -35,7 +35,10 @@ def parse_basic(header: str) -> tuple[str, str]:
     client_id, colon, secret = decoded.partition(":")
     if not colon:
         raise InvalidClient("The Basic credentials must be 'client_id:client_secret'; no ':' was found.")
-    return form_decode(client_id), form_decode(secret)
+    client_id, secret = form_decode(client_id), form_decode(secret)
+    if "\x00" in client_id or "\x00" in secret:
+        raise InvalidClient("The Basic credentials contain a NUL character.")
+    return client_id, secret
 
 
 async def authenticate_client(

@@ -107,6 +107,7 @@ def _parse_json(data: bytes) -> dict[str, str]:
             except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape
                 raise InvalidRequest(f"Parameter '{key}' is not valid Unicode text.") from None
         params[key] = text
+    _refuse_nul(params)
     return params
 
 
@@ -129,4 +130,13 @@ def _parse_form(body: bytes) -> tuple[dict[str, str], tuple[str, ...]]:
         if key in params:
             raise InvalidRequest(f"Parameter '{key}' is repeated; each parameter may appear only once (RFC 6749 section 3.2).")
         params[key] = form_decode(raw_value)
+    if "\x00" in text or "%00" in text:
+        _refuse_nul(params)
     return params, tuple(malformed)
+
+
+def _refuse_nul(params: dict[str, str]) -> None:
+    """No parameter may hold a NUL character: no identifier or secret has one, and databases refuse it."""
+    for key, value in params.items():
+        if "\x00" in key or "\x00" in value:
+            raise InvalidRequest(f"Parameter '{key.replace(chr(0), '')}' contains a NUL character.")

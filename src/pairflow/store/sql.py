@@ -29,6 +29,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     make_url,
     not_,
     null,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import Float, String, Text
@@ -360,30 +362,43 @@ class PostgresRunner:
         self.engine = create_async_engine(url, pool_size=5, max_overflow=10, connect_args=self._timeouts)
         self.dialect = self.engine.dialect
         self._pool: asyncpg.Pool | None = None
-        self._pool_opening: asyncio.Lock | None = None
+        self._pool_opening: asyncio.Future[asyncpg.Pool] | None = None
 
     async def run(self, work: Callable[[Connection], R]) -> R:
         async with self.engine.begin() as conn:
             return await conn.run_sync(work)
 
     async def execute(self, statement: Prepared, params: dict[str, Any]) -> dict[str, Any] | None:
-        pool = self._pool or await self._open_pool()
+        pool = self._pool or await asyncio.shield(self._opening_pool())
         record = await pool.fetchrow(statement.sql, *statement.values(params))
         return statement.row(record) if record is not None else None
 
+    def _opening_pool(self) -> asyncio.Future[asyncpg.Pool]:
+        """One attempt to open the pool, shared by every request that needs it meanwhile: while
+        the database is unreachable they all fail together when it times out, not one after another."""
+        opening = self._pool_opening
+        if opening is None or (opening.done() and (opening.cancelled() or opening.exception() is not None)):
+            opening = self._pool_opening = asyncio.ensure_future(self._open_pool())
+            opening.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen even if all callers left
+        return opening
+
     async def _open_pool(self) -> asyncpg.Pool:
-        self._pool_opening = self._pool_opening or asyncio.Lock()
-        async with self._pool_opening:
-            if self._pool is None:
-                args, kwargs = self.dialect.create_connect_args(self.engine.url)
-                self._pool = await asyncpg.create_pool(
-                    *args, **kwargs, **self._timeouts, min_size=1, max_size=self.POOL_SIZE, reset=_keep_session
-                )
+        args, kwargs = self.dialect.create_connect_args(self.engine.url)
+        options = {**self._timeouts, **kwargs}  # options in the URL win
+        # SQLAlchemy's names for what asyncpg calls its own: 0 turns the statement cache off (PgBouncer).
+        cache_size = options.pop("prepared_statement_cache_size", None)
+        if cache_size is not None:
+            options["statement_cache_size"] = cache_size
+        for sqlalchemy_only in ("prepared_statement_name_func", "async_creator_fn"):
+            options.pop(sqlalchemy_only, None)
+        self._pool = await asyncpg.create_pool(*args, **options, min_size=1, max_size=self.POOL_SIZE, reset=_keep_session)
         return self._pool
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
+        elif self._pool_opening is not None and not self._pool_opening.done():
+            self._pool_opening.cancel()
         await self.engine.dispose()
 
 
@@ -429,18 +444,21 @@ def _refresh_row(
     }
 
 
+READ_ONLY = "25006"  # SQLSTATE read_only_sql_transaction: a standby, e.g. mid-failover
+
+
 async def _translated(call: Awaitable[R]) -> R:
     """``call``'s result, with database failures as store errors (from SQLAlchemy and from asyncpg)."""
     try:
         return await call
     except (IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
         raise Conflict(str(getattr(exc, "orig", exc))) from exc
-    except (OperationalError, InterfaceError, OSError, ConnectionError, TimeoutError, asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
-            asyncpg.exceptions.InsufficientResourcesError) as exc:
+    except (OperationalError, InterfaceError, OSError, ConnectionError, TimeoutError, PoolTimeout,
+            asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
+            asyncpg.exceptions.InsufficientResourcesError, asyncpg.ReadOnlySQLTransactionError) as exc:
         raise StoreUnavailable(str(exc)) from exc
     except DBAPIError as exc:
-        if exc.connection_invalidated:
+        if exc.connection_invalidated or getattr(exc.orig, "pgcode", None) == READ_ONLY:
             raise StoreUnavailable(str(exc)) from exc
         raise
 
@@ -461,6 +479,7 @@ class SqlStore:
             self._rotate_refresh_token = Prepared(ROTATE_REFRESH_TOKEN, dialect)
         self._insert_refresh_token = Prepared(insert(refresh_tokens), dialect)
         self._select_client = Prepared(SELECT_CLIENT, dialect)
+        self._select_one = Prepared(select(literal(1).label("one")), dialect)
         self._insert_grant = Prepared(insert(device_grants), dialect)
         self._select_grant = Prepared(SELECT_GRANT, dialect)
         self._select_account = Prepared(SELECT_ACCOUNT, dialect)
@@ -493,7 +512,9 @@ class SqlStore:
         await self.run(lambda conn: conn.execute(insert(table), _values(record)))
 
     async def ping(self) -> None:
+        """Both ways to the database answer: transactions and (on PostgreSQL, its own pool) hot statements."""
         await self.run(lambda conn: conn.execute(select(1)))
+        await self._execute(self._select_one, {})
 
     # Server secrets
 

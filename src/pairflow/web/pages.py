@@ -59,6 +59,8 @@ async def posted_form(request: Request) -> FormData:
     form = await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY_BYTES)
     if not csrf_valid(request, form.get("csrf")):
         raise HTTPException(403, "Your session expired. Go back, reload the page and try again.")
+    if any("\x00" in value for value in form.values() if isinstance(value, str)):
+        raise HTTPException(400, "The form contains a NUL character; no field may hold one.")
     return form
 
 
