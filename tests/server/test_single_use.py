@@ -125,3 +125,26 @@ async def test_concurrent_decisions_on_one_code_settle_once(app: App, dialect: D
         assert answer.status_code == 200, answer.text
     else:
         assert_oauth_error(answer, 400, "access_denied")
+
+
+async def test_revocation_during_a_rotation_also_revokes_the_successor(app: App, dialect: Dialect, db_kind: str) -> None:
+    tokens = await approved_tokens(app, dialect)
+    if db_kind == "postgres":
+        # Widen the race window: each new refresh token takes 0.5 s to insert, inside the rotation's transaction.
+        def slow_inserts(conn) -> None:  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
+                                 "$$ BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$")
+            conn.exec_driver_sql("CREATE TRIGGER slow_insert BEFORE INSERT ON refresh_tokens "
+                                 "FOR EACH ROW EXECUTE FUNCTION slow_insert()")
+
+        await app.runtime.store.run(slow_inserts)
+    rotating = asyncio.ensure_future(refresh(app, tokens["refresh_token"]))
+    await asyncio.sleep(0.2)  # the rotation has spent the old token and is inserting its successor
+    revoked = await app.http.post("/oauth/revoke", headers=app.seed.basic(), data={"token": tokens["refresh_token"]})
+    assert revoked.status_code == 200, revoked.text
+    rotated = await rotating
+    assert rotated.status_code == 200, rotated.text
+    # The successor was committed while the revocation ran: it must be revoked all the same.
+    assert "revoked" in assert_oauth_error(await refresh(app, rotated.json()["refresh_token"]), 400, "invalid_grant")["error_description"]
+    me = await app.http.get("/api/me", headers={"Authorization": f"Bearer {rotated.json()['access_token']}"})
+    assert me.status_code == 401

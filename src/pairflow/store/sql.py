@@ -667,11 +667,22 @@ class SqlStore:
         return await self._one(RefreshToken, select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash))
 
     async def revoke_family(self, family_id: str, user_id: str | None = None) -> int:
+        """Revoke every token of the family; how many were live.
+
+        Repeated until nothing is left: on PostgreSQL a rotation that commits while the UPDATE
+        runs makes it wait (the spent token is locked) but adds a successor the UPDATE cannot
+        see (read committed); the next UPDATE sees it. Revoked families cannot rotate, so
+        this ends.
+        """
         r = refresh_tokens.c
         statement = update(refresh_tokens).where(r.family_id == family_id, r.revoked.is_(False))
         if user_id is not None:
             statement = statement.where(r.user_id == user_id)
-        return await self._count(statement.values(revoked=True))
+        statement = statement.values(revoked=True)
+        revoked = 0
+        while count := await self._count(statement):
+            revoked += count
+        return revoked
 
     async def get_account(self, user_id: str, session_id: str) -> Account | None:
         """The user and organisation, if the device session (refresh-token family) is still live."""
