@@ -66,6 +66,20 @@ def test_admin_errors_are_clear_and_exit_non_zero(env: dict[str, str]) -> None:
     assert "Traceback" not in duplicate.stderr + no_org.stderr + short.stderr
 
 
+def test_unusable_database_urls_and_ports_are_usage_errors(env: dict[str, str]) -> None:
+    for url, hint in [
+        ("postgresql://u@127.0.0.1:1/x", "postgresql+asyncpg://"),
+        ("mysql://u@h/db", "SQLite or PostgreSQL"),
+        ("notaurl", "not a database URL"),
+    ]:
+        for command in (("serve",), ("admin", "org", "list")):
+            result = pairflow(*command, "--database", url, env=env, check=False)
+            assert result.returncode == 2 and hint in result.stderr, (command, url, result.stderr)
+            assert "Traceback" not in result.stderr
+    port = pairflow("serve", "--port", "99999", env=env, check=False)
+    assert port.returncode == 2 and "65535" in port.stderr
+
+
 def test_db_upgrade_and_current(env: dict[str, str]) -> None:
     assert "Schema at revision 0002 (was empty)" in pairflow("db", "upgrade", env=env).stdout
     assert "database: 0002" in pairflow("db", "current", env=env).stdout

@@ -190,6 +190,8 @@ async def test_garbage_authorization_headers_get_invalid_client(app: App) -> Non
     for authorization in ["Basic", "Basic ====", "Basic a", "basic " + "QQ==" * 10, "Digest x", "Basic \u00e9t\u00e9", "Basic " + "A" * 5000]:
         response = await app.http.post("/oauth/pair", headers={"Authorization": authorization.encode("utf-8")})
         assert_oauth_error(response, 401, "invalid_client")
+    not_text = await app.http.post("/oauth/pair", headers={"Authorization": "Basic //46+g=="})  # valid Base64, not UTF-8
+    assert "not UTF-8" in assert_oauth_error(not_text, 401, "invalid_client")["error_description"]
 
 
 async def test_unknown_api_path_is_json_404(app: App) -> None:

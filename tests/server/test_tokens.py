@@ -193,6 +193,8 @@ async def test_revoking_a_refresh_token_makes_refresh_fail(app: App, dialect: Di
     body = assert_oauth_error(await refresh(app, rotated), 400, "invalid_grant")
     assert "revoked" in body["error_description"]
     assert (await introspect(app, rotated)) == {"active": False}
+    events = await app.runtime.store.list_events(5)
+    assert [(e.event, e.client_id) for e in events if e.event == "session_revoked"] == [("session_revoked", app.seed.client_id)]
 
 
 async def test_revocation_by_another_client_or_of_unknown_tokens_is_a_quiet_no_op(app: App) -> None:

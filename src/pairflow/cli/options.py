@@ -11,10 +11,29 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from pairflow.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A database URL pairflow can use, or a usage error that says which ones it can."""
+    if not value:
+        return None
+    example = "sqlite:////path/to/pairflow.db or postgresql+asyncpg://user:password@host:5432/pairflow"
+    try:
+        driver = make_url(value).drivername
+    except ArgumentError:
+        raise click.BadParameter(f"'{value}' is not a database URL; use {example}.") from None
+    if driver in ("postgresql", "postgres") or driver.startswith("postgresql+"):
+        if driver != "postgresql+asyncpg":
+            raise click.BadParameter(f"PostgreSQL is reached through asyncpg: write postgresql+asyncpg:// instead of {driver}://.")
+    elif not driver.startswith("sqlite"):
+        raise click.BadParameter(f"pairflow runs on SQLite or PostgreSQL, not {driver}; use {example}.")
+    return value
 
 
 def database_options(command: F) -> F:
@@ -23,6 +42,7 @@ def database_options(command: F) -> F:
         "--database",
         envvar="PAIRFLOW_DATABASE_URL",
         metavar="URL",
+        callback=database_url,
         help="SQLAlchemy URL, e.g. postgresql+asyncpg://host/db. Default: a SQLite file in the data directory. [env: PAIRFLOW_DATABASE_URL]",
     )(command)
     command = click.option(

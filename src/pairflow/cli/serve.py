@@ -31,7 +31,7 @@ def server_options(command: F) -> F:
                            help="Seconds a pairing or device code stays valid. [env: PAIRFLOW_CODE_TTL]")(command)
     command = click.option("--issuer", envvar="PAIRFLOW_ISSUER", metavar="URL",
                            help="Public base URL of this server, used in tokens and links. Default: http://HOST:PORT. [env: PAIRFLOW_ISSUER]")(command)
-    command = click.option("--port", envvar="PAIRFLOW_PORT", type=int, default=8000, show_default=True, help="[env: PAIRFLOW_PORT]")(command)
+    command = click.option("--port", envvar="PAIRFLOW_PORT", type=click.IntRange(1, 65535), default=8000, show_default=True, help="[env: PAIRFLOW_PORT]")(command)
     command = click.option("--host", envvar="PAIRFLOW_HOST", default="127.0.0.1", show_default=True, help="[env: PAIRFLOW_HOST]")(command)
     return database_options(command)
 

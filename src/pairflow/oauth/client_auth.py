@@ -25,6 +25,8 @@ def parse_basic(header: str) -> tuple[str, str]:
     encoded = encoded.strip()
     try:
         decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidClient("The Authorization header's Basic credentials are Base64 of something that is not UTF-8 text.") from None
     except (binascii.Error, ValueError):
         raise InvalidClient(
             "The Authorization header's Basic credentials are not valid Base64 "
