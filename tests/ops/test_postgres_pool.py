@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from pairflow.store import Client, StoreUnavailable
 from pairflow.store.migrate import prepare
 from pairflow.store.sql import SqlStore
+from tests.conftest import create_pg_database
 
 
-async def test_options_in_the_database_url_reach_the_hot_path_pool(db_kind: str, database_url: str | None) -> None:
-    if db_kind != "postgres":
-        pytest.skip("the hot-path pool exists on PostgreSQL only; this test runs in the PostgreSQL pass")
-    assert database_url is not None
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database whatever --db says: the hot-path pool exists on PostgreSQL only."""
+    url, drop = create_pg_database(postgres_admin_url)
+    yield url
+    drop()
+
+
+async def test_options_in_the_database_url_reach_the_hot_path_pool(postgres_url: str) -> None:
     # SQLAlchemy's name for the statement cache (0 for PgBouncer), and an option that pairflow also sets itself.
-    store = SqlStore(f"{database_url}?prepared_statement_cache_size=0&command_timeout=30")
+    store = SqlStore(f"{postgres_url}?prepared_statement_cache_size=0&command_timeout=30")
     try:
         await prepare(store, auto_upgrade=True)
         client = Client(client_id="url-options", name="Printer", secret_hash=None, scope="printing",

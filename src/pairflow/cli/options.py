@@ -28,12 +28,11 @@ def database_url(ctx: click.Context, param: click.Parameter, value: str | None) 
         driver = make_url(value).drivername
     except ArgumentError:
         raise click.BadParameter(f"'{value}' is not a database URL; use {example}.") from None
-    if driver in ("postgresql", "postgres") or driver.startswith("postgresql+"):
-        if driver != "postgresql+asyncpg":
-            raise click.BadParameter(f"PostgreSQL is reached through asyncpg: write postgresql+asyncpg:// instead of {driver}://.")
-    elif not driver.startswith("sqlite"):
-        raise click.BadParameter(f"pairflow runs on SQLite or PostgreSQL, not {driver}; use {example}.")
-    return value
+    if driver == "postgresql+asyncpg" or driver.startswith("sqlite"):
+        return value
+    if driver.startswith("postgres"):
+        raise click.BadParameter(f"PostgreSQL is reached through asyncpg: write postgresql+asyncpg:// instead of {driver}://.")
+    raise click.BadParameter(f"pairflow runs on SQLite or PostgreSQL, not {driver}; use {example}.")
 
 
 def database_options(command: F) -> F:

@@ -512,9 +512,10 @@ class SqlStore:
         await self.run(lambda conn: conn.execute(insert(table), _values(record)))
 
     async def ping(self) -> None:
-        """Both ways to the database answer: transactions and (on PostgreSQL, its own pool) hot statements."""
-        await self.run(lambda conn: conn.execute(select(1)))
+        """The database answers hot statements and, on PostgreSQL (a pool of their own), transactions too."""
         await self._execute(self._select_one, {})
+        if self.dialect == "postgresql":
+            await self.run(lambda conn: conn.execute(select(1)))
 
     # Server secrets
 
@@ -669,20 +670,24 @@ class SqlStore:
     async def revoke_family(self, family_id: str, user_id: str | None = None) -> int:
         """Revoke every token of the family; how many were live.
 
-        Repeated until nothing is left: on PostgreSQL a rotation that commits while the UPDATE
-        runs makes it wait (the spent token is locked) but adds a successor the UPDATE cannot
-        see (read committed); the next UPDATE sees it. Revoked families cannot rotate, so
-        this ends.
+        The UPDATE is repeated, in the same transaction, until it changes nothing: on
+        PostgreSQL a rotation that commits while it runs makes it wait (the spent token is
+        locked) but adds a successor it cannot see; under read committed the next statement
+        sees it. Revoked families cannot rotate, so this ends.
         """
         r = refresh_tokens.c
         statement = update(refresh_tokens).where(r.family_id == family_id, r.revoked.is_(False))
         if user_id is not None:
             statement = statement.where(r.user_id == user_id)
         statement = statement.values(revoked=True)
-        revoked = 0
-        while count := await self._count(statement):
-            revoked += count
-        return revoked
+
+        def work(conn: Connection) -> int:
+            revoked = 0
+            while count := conn.execute(statement).rowcount:
+                revoked += count
+            return revoked
+
+        return await self.run(work)
 
     async def get_account(self, user_id: str, session_id: str) -> Account | None:
         """The user and organisation, if the device session (refresh-token family) is still live."""
